@@ -1,0 +1,248 @@
+"""One typed config for a whole training run.
+
+Frozen dataclasses of plain values. ``to_dict``/``from_dict`` round-trip losslessly through
+TOML and JSON; ``from_dict`` rejects unknown keys and wrong types with the key's dotted name,
+so a typo in a preset or an exported config fails loudly instead of training the default.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import tomllib
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, Union, get_args, get_origin
+
+import tomli_w
+
+
+class ConfigError(ValueError):
+    """A config file or dict that cannot describe a run; the message names the key."""
+
+
+@dataclass(frozen=True)
+class VGGConfig:
+    """Blocks of ``convs_per_block`` conv-ReLU-BN layers; the first ``pools`` blocks end in a
+    2x2 max-pool; dropout after each block; one hidden FC layer."""
+
+    family: Literal["vgg"] = "vgg"
+    widths: tuple[int, ...] = (32, 64)
+    convs_per_block: int = 2
+    pools: int = 1
+    dropout: float = 0.25
+    fc_width: int = 512
+    fc_dropout: float = 0.5
+
+
+@dataclass(frozen=True)
+class ResNetConfig:
+    """Intro conv, then stages of torchvision-style basic blocks, global pool, FC."""
+
+    family: Literal["resnet"] = "resnet"
+    intro_kernel: int = 3
+    intro_width: int = 64
+    intro_pool: bool = False
+    widths: tuple[int, ...] = (64, 128, 256)
+    blocks: tuple[int, ...] = (2, 2, 2)
+    strides: tuple[int, ...] = (2, 2, 2)
+
+
+@dataclass(frozen=True)
+class MobileNetConfig:
+    """torchvision's MobileNetV2 layout, one input channel, cut in depth and width."""
+
+    family: Literal["mobilenet"] = "mobilenet"
+    width_mult: float = 1.0
+    intro_stride: int = 2
+    expansion: int = 6
+    # (channels, depth, stride) per stage; the first stage always has expansion 1.
+    channels: tuple[int, ...] = (16, 24, 32, 64, 96)
+    depths: tuple[int, ...] = (1, 2, 3, 4, 3)
+    strides: tuple[int, ...] = (1, 2, 2, 2, 1)
+    last_width: int = 1280
+    dropout: float = 0.2
+
+
+ModelConfig = VGGConfig | ResNetConfig | MobileNetConfig
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """Which images train and validate. The validation split is always carved from the full
+    60k training set with ``val_size``/``split_seed``, so ``subset`` never changes it."""
+
+    val_size: int = 6000
+    split_seed: int = 0
+    subset: int = 0  # training images used; 0 means every non-validation image
+    mean: float = 0.2860
+    std: float = 0.3530
+
+
+@dataclass(frozen=True)
+class AugmentConfig:
+    """Batch-wise augmentation; a strength of 0 or a probability of 0 disables a step."""
+
+    translate_px: int = 0
+    translate_p: float = 1.0
+    rotate_deg: float = 0.0
+    rotate_p: float = 1.0
+    flip_p: float = 0.0
+    erase_p: float = 0.0
+    erase_max_area: float = 0.25
+    tta_flip: bool = False
+
+
+@dataclass(frozen=True)
+class OptimConfig:
+    optimizer: Literal["adam", "adamw", "sgd"] = "adam"
+    lr: float = 1e-3
+    weight_decay: float = 0.0
+    momentum: float = 0.9
+    label_smoothing: float = 0.0
+    batch_size: int = 128
+    schedule: Literal["onecycle", "cosine", "step", "constant"] = "onecycle"
+    warmup_epochs: float = 0.0
+    step_epochs: int = 10
+    step_gamma: float = 0.1
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """Everything that decides a training run's result, and nothing that does not (device,
+    output paths and logging live outside it)."""
+
+    model: ModelConfig = field(default_factory=ResNetConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    epochs: int = 40
+    seed: int = 0
+    precision: Literal["auto", "32", "bf16"] = "auto"
+    channels_last: bool = True
+
+
+# Derived from the union, so adding a family to ``ModelConfig`` is the only step here.
+MODEL_CONFIGS: dict[str, type] = {c.family: c for c in get_args(ModelConfig)}
+
+
+def to_dict(obj: Any) -> dict[str, Any]:
+    """A nested dict of plain values (tuples become lists) for TOML/JSON."""
+    out: dict[str, Any] = {}
+    for f in dataclasses.fields(obj):
+        v = getattr(obj, f.name)
+        if dataclasses.is_dataclass(v):
+            v = to_dict(v)
+        elif isinstance(v, tuple):
+            v = list(v)
+        out[f.name] = v
+    return out
+
+
+def _coerce(value: Any, tp: Any, key: str) -> Any:
+    origin = get_origin(tp)
+    if origin is Literal:
+        if value not in get_args(tp):
+            allowed = ", ".join(repr(a) for a in get_args(tp))
+            raise ConfigError(f"{key}: {value!r} is not one of {allowed}")
+        return value
+    if origin in (Union, types.UnionType):
+        if not isinstance(value, dict):
+            raise ConfigError(f"{key}: expected a table, got {type(value).__name__}")
+        family = value.get("family")
+        if family not in MODEL_CONFIGS:
+            raise ConfigError(
+                f"{key}.family: {family!r} is not a model family; known: {', '.join(MODEL_CONFIGS)}"
+            )
+        return from_dict(MODEL_CONFIGS[family], value, key)
+    if origin is tuple:
+        (item_tp, _ellipsis) = get_args(tp)
+        if not isinstance(value, list | tuple):
+            raise ConfigError(f"{key}: expected a list, got {type(value).__name__}")
+        return tuple(_coerce(v, item_tp, f"{key}[{i}]") for i, v in enumerate(value))
+    if dataclasses.is_dataclass(tp):
+        if not isinstance(value, dict):
+            raise ConfigError(f"{key}: expected a table, got {type(value).__name__}")
+        return from_dict(tp, value, key)
+    if tp is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(f"{key}: expected true or false, got {value!r}")
+        return value
+    if tp is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"{key}: expected an integer, got {value!r}")
+        return value
+    if tp is float:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ConfigError(f"{key}: expected a number, got {value!r}")
+        return float(value)
+    if tp is str:
+        if not isinstance(value, str):
+            raise ConfigError(f"{key}: expected a string, got {value!r}")
+        return value
+    raise TypeError(f"unsupported config type {tp!r} at {key}")  # a bug in this module
+
+
+def from_dict(cls: type, data: dict[str, Any], prefix: str = "") -> Any:
+    """Build ``cls`` from a (partial) dict; missing keys take defaults, unknown keys fail."""
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}
+    for k in data:
+        if k not in names:
+            where = f"{prefix}.{k}" if prefix else k
+            raise ConfigError(
+                f"unknown key '{where}'; expected one of: {', '.join(sorted(names))}"
+            )
+    kwargs = {
+        k: _coerce(v, hints[k], f"{prefix}.{k}" if prefix else k) for k, v in data.items()
+    }
+    return cls(**kwargs)
+
+
+def merge(base: dict[str, Any], diff: dict[str, Any]) -> dict[str, Any]:
+    """Deep-merge ``diff`` over ``base``; a new model family replaces the model table whole."""
+    out = dict(base)
+    for k, v in diff.items():
+        b = out.get(k)
+        same_family = isinstance(b, dict) and v.get("family", b.get("family")) == b.get("family")
+        if isinstance(v, dict) and same_family:
+            out[k] = merge(b, v)
+        else:
+            out[k] = v
+    return out
+
+
+def replace(config: RunConfig, **changes: Any) -> RunConfig:
+    """``dataclasses.replace`` with dotted keys: ``replace(c, **{"optim.lr": 0.1})``."""
+    data = to_dict(config)
+    for dotted, value in changes.items():
+        node = data
+        *parents, leaf = dotted.split(".")
+        for p in parents:
+            node = node[p]
+        node[leaf] = list(value) if isinstance(value, tuple) else value
+    return from_dict(RunConfig, data)
+
+
+def load_toml(path: str | Path) -> tuple[RunConfig, dict[str, Any]]:
+    """Read a run config file; returns the config and its optional ``[provenance]`` table."""
+    path = Path(path)
+    try:
+        data = tomllib.loads(path.read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"config file {path} does not exist") from None
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(f"{path} is not valid TOML: {e}") from None
+    provenance = data.pop("provenance", {})
+    try:
+        return from_dict(RunConfig, data), provenance
+    except ConfigError as e:
+        raise ConfigError(f"{path}: {e}") from None
+
+
+def dump_toml(config: RunConfig, provenance: dict[str, Any] | None = None) -> str:
+    data = to_dict(config)
+    if provenance:
+        data["provenance"] = provenance
+    return tomli_w.dumps(data)

@@ -1,0 +1,75 @@
+"""A finished run on disk: checkpoint, resolved config and ``metrics.json`` with provenance."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from fmnist.config import RunConfig, dump_toml, to_dict
+from fmnist.lockbox import open_test_set
+from fmnist.provenance import device_name, git_commit, package_versions
+from fmnist.train import FitResult, evaluate, fit
+
+
+def describe(result: FitResult) -> dict[str, Any]:
+    """The fields every result carries, whoever made it (train, trial, retrain)."""
+    best = result.best_epoch
+    return {
+        "val_acc": result.val_acc,
+        "best_val_acc": best["val_acc"] if best else None,
+        "best_epoch": best["epoch"] if best else None,
+        "params": result.params,
+        "macs": result.macs,
+        "epochs": len(result.history),
+        "epoch_seconds": [h["seconds"] for h in result.history],
+        "history": result.history,
+        "train_images": result.train_images,
+        "split_fingerprint": result.split.fingerprint,
+        "seed": result.config.seed,
+        "device": device_name(result.device),
+        "precision": result.precision,
+        "packages": package_versions(),
+        "git_commit": git_commit(),
+    }
+
+
+def train_run(
+    config: RunConfig,
+    out_dir: str | Path,
+    *,
+    data_dir: str | Path | None = None,
+    device: str = "auto",
+    full_train: bool = False,
+    evaluate_test: bool = False,
+    progress: bool = False,
+    provenance: dict[str, Any] | None = None,
+    callbacks=(),
+) -> tuple[dict[str, Any], FitResult]:
+    """Train, optionally open the test lockbox once, and write the run's files to ``out_dir``."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "config.toml").write_text(dump_toml(config, provenance))
+    result = fit(config, data_dir=data_dir, device=device, full_train=full_train,
+                 log_dir=out, progress=progress, callbacks=callbacks)
+    metrics = describe(result) | {
+        "full_train": full_train,
+        "test_acc": None,
+        "lockbox_openings": 0,
+        "config": to_dict(config),
+        "provenance": provenance or {},
+        "checkpoint": str(out / "model.ckpt"),
+        "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    }
+    if evaluate_test:
+        test = open_test_set(data_dir, reason=f"final evaluation of {out}")
+        metrics["test_acc"] = evaluate(result.module, test.images, test.labels)
+        metrics["lockbox_openings"] = 1
+    torch.save({"state_dict": result.module.model.state_dict(), "config": to_dict(config),
+                "metrics": {k: v for k, v in metrics.items() if k != "history"}},
+               out / "model.ckpt")
+    (out / "metrics.json").write_text(json.dumps(metrics, indent=2))
+    return metrics, result

@@ -1,0 +1,204 @@
+"""One training run, top to bottom: data on the device, split, Lightning fit, evaluation.
+
+``fit`` is what ``fmnist-search train``, every search trial and every retrain call; callers
+add behaviour through Lightning callbacks, never by copying this file.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import warnings
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import lightning.pytorch as pl
+import torch
+from lightning.pytorch.loggers import TensorBoardLogger
+
+from fmnist.augment import to_input
+from fmnist.classifier import Classifier, predict_logits
+from fmnist.config import RunConfig
+from fmnist.data import load_train
+from fmnist.models import count_macs, count_params
+from fmnist.split import Split, make_split
+
+
+def quiet_lightning() -> None:
+    """Keep a search's console to our own lines: Lightning's per-Trainer banners and tips
+    ("GPU available", "LOCAL_RANK", litlogger hints) say the same thing every trial."""
+    for name in ("lightning.pytorch", "lightning.fabric", "lightning", "pytorch_lightning"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+    warnings.filterwarnings("ignore", message=".*does not have many workers.*")
+    warnings.filterwarnings("ignore", message=".*predict_dataloader.*")
+    warnings.filterwarnings("ignore", message=".*Trying to infer the `batch_size`.*")
+    warnings.filterwarnings("ignore", message=".*tensorboardX.*")
+    warnings.filterwarnings("ignore", message=".*LeafSpec.*")
+
+
+def resolve_device(device: str = "auto") -> str:
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise RuntimeError(f"device {device!r} asked for, but torch sees no CUDA device; "
+                           "use --device cpu")
+    return device
+
+
+def resolve_precision(config: RunConfig, device: str) -> str:
+    """Lightning precision string; 'auto' is bf16 on CUDA and fp32 on CPU."""
+    if config.precision == "bf16" or (config.precision == "auto" and device.startswith("cuda")):
+        return "bf16-mixed"
+    return "32-true"
+
+
+class DeviceBatches:
+    """Batches sliced from tensors that already live on the training device: no workers, no
+    per-sample Python. Shuffled per epoch from torch's (seeded) generator."""
+
+    def __init__(self, images: torch.Tensor, labels: torch.Tensor, batch_size: int,
+                 *, shuffle: bool) -> None:
+        self.images, self.labels = images, labels
+        self.batch_size, self.shuffle = batch_size, shuffle
+        # Dropping a ragged last batch keeps BatchNorm away from a batch of one.
+        self.drop_last = shuffle and images.shape[0] > batch_size
+
+    def __len__(self) -> int:
+        n = self.images.shape[0]
+        return n // self.batch_size if self.drop_last else -(-n // self.batch_size)
+
+    def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        n = self.images.shape[0]
+        order = (torch.randperm(n, device=self.images.device) if self.shuffle
+                 else torch.arange(n, device=self.images.device))
+        for i in range(len(self)):
+            idx = order[i * self.batch_size:(i + 1) * self.batch_size]
+            yield self.images[idx], self.labels[idx]
+
+
+_ON_DEVICE: dict[tuple[str, str], tuple[torch.Tensor, torch.Tensor]] = {}
+
+
+def train_set_on(device: str, data_dir: str | Path | None) -> tuple[torch.Tensor, torch.Tensor]:
+    """The 60k training images as uint8 on ``device``, moved there once per process."""
+    key = (device, str(data_dir))
+    if key not in _ON_DEVICE:
+        images, labels = load_train(data_dir)
+        _ON_DEVICE[key] = (images.to(device), labels.to(device))
+    return _ON_DEVICE[key]
+
+
+@dataclass
+class FitResult:
+    config: RunConfig
+    module: Classifier
+    split: Split
+    device: str
+    precision: str
+    params: int
+    macs: int
+    train_images: int
+    history: list[dict[str, float]] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def val_acc(self) -> float | None:
+        return self.history[-1].get("val_acc") if self.history else None
+
+    @property
+    def best_epoch(self) -> dict[str, float] | None:
+        scored = [h for h in self.history if "val_acc" in h]
+        return max(scored, key=lambda h: h["val_acc"]) if scored else None
+
+
+def fit(
+    config: RunConfig,
+    *,
+    data_dir: str | Path | None = None,
+    device: str = "auto",
+    full_train: bool = False,
+    callbacks: Sequence[pl.Callback] = (),
+    log_dir: str | Path | None = None,
+    log_name: str = "lightning_logs",
+    log_version: str | int | None = None,
+    progress: bool = False,
+    ckpt_path: str | Path | None = None,
+) -> FitResult:
+    """Train ``config`` and validate on its split each epoch (no validation with
+    ``full_train``, which trains on all 60k images, validation split included)."""
+    quiet_lightning()
+    device = resolve_device(device)
+    pl.seed_everything(config.seed, workers=False, verbose=False)
+    images, labels = train_set_on(device, data_dir)
+    split = make_split(labels, 0 if full_train else config.data.val_size, config.data.split_seed,
+                       config.data.subset)
+    train = DeviceBatches(images[split.train_idx.to(device)], labels[split.train_idx.to(device)],
+                          config.optim.batch_size, shuffle=True)
+    val = None
+    if not full_train:
+        vi = split.val_idx.to(device)
+        val = DeviceBatches(images[vi], labels[vi], 1000, shuffle=False)
+    module = Classifier(config, steps_per_epoch=len(train))
+    params, macs = count_params(module.model), count_macs(module.model)
+    precision = resolve_precision(config, device)
+    logger = (TensorBoardLogger(save_dir=str(log_dir), name=log_name, version=log_version,
+                                default_hp_metric=False) if log_dir is not None else False)
+    cpu = device == "cpu"
+    trainer = pl.Trainer(
+        accelerator="cpu" if cpu else "gpu",
+        devices=1 if cpu else [torch.device(device).index or 0],
+        max_epochs=config.epochs,
+        precision=precision,
+        deterministic=cpu,  # exact repeats on CPU; cuDNN autotuning on GPU instead
+        benchmark=not cpu,
+        logger=logger,
+        callbacks=list(callbacks),
+        enable_checkpointing=any(isinstance(c, pl.callbacks.ModelCheckpoint) for c in callbacks),
+        enable_progress_bar=progress,
+        enable_model_summary=False,
+        num_sanity_val_steps=0,
+        limit_val_batches=None if val is not None else 0,
+        log_every_n_steps=max(1, len(train)),
+        default_root_dir=str(log_dir) if log_dir is not None else None,
+    )
+    start = time.perf_counter()
+    trainer.fit(module, train_dataloaders=train, val_dataloaders=val,
+                ckpt_path=str(ckpt_path) if ckpt_path else None)
+    return FitResult(config=config, module=module, split=split, device=device,
+                     precision=precision, params=params, macs=macs,
+                     train_images=int(split.train_idx.numel()), history=list(module.history),
+                     seconds=time.perf_counter() - start)
+
+
+@torch.no_grad()
+def evaluate(module: Classifier, images: torch.Tensor, labels: torch.Tensor,
+             *, batch_size: int = 1000) -> float:
+    """Accuracy of ``module`` (in eval mode, with the config's test-time augmentation)."""
+    module.eval()
+    device = next(module.parameters()).device
+    correct = torch.zeros((), dtype=torch.long, device=device)
+    for i in range(0, images.shape[0], batch_size):
+        x = to_input(images[i:i + batch_size].to(device), module.config.data)
+        y = labels[i:i + batch_size].to(device)
+        correct += (predict_logits(module, x, module.config.augment.tta_flip).argmax(-1) == y).sum()
+    return correct.item() / images.shape[0]
+
+
+@torch.no_grad()
+def throughput(module: Classifier, *, batch_size: int, device: str = "cpu",
+               seconds: float = 1.0) -> float:
+    """Inference images per second at ``batch_size`` in fp32 (the report measured CPU FPS at
+    batch 1 and 32). Warms up once, then times whole batches for about ``seconds``."""
+    module = module.to(device).eval()
+    x = torch.zeros(batch_size, 1, 28, 28, device=device)
+    module(x)
+    done, start = 0, time.perf_counter()
+    while True:
+        module(x)
+        done += batch_size
+        if device.startswith("cuda"):
+            torch.cuda.synchronize()
+        elapsed = time.perf_counter() - start
+        if elapsed >= seconds:
+            return done / elapsed

@@ -1,0 +1,105 @@
+"""``fmnist-search``: train, search, inspect, export, retrain, dashboard.
+
+Every user error ends as one line on stderr and exit code 2; nothing here prints tracebacks
+for mistakes a user can fix.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+from fmnist.classifier import DivergedError
+from fmnist.config import ConfigError, load_toml, replace
+from fmnist.configs import names as config_names
+from fmnist.configs import resolve as resolve_config
+from fmnist.data import DataError
+from search.errors import SearchError
+
+USER_ERRORS = (ConfigError, DataError, DivergedError, SearchError, FileNotFoundError)
+
+
+def _add_data(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--data-dir", help="folder with the Fashion-MNIST IDX files "
+                   "(default: $FMNIST_DATA_DIR, ./data, /usr/share/datasets/fashion-mnist)")
+    p.add_argument("--device", default="auto", help="cpu, cuda, cuda:N (default: auto)")
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from fmnist.record import train_run
+
+    config, provenance = load_toml(resolve_config(args.config))
+    changes = {}
+    if args.epochs is not None:
+        changes["epochs"] = args.epochs
+    if args.subset is not None:
+        changes["data.subset"] = args.subset
+    if args.seed is not None:
+        changes["seed"] = args.seed
+    config = replace(config, **changes)
+    out = Path(args.out or f"runs/train/{time.strftime('%Y%m%d-%H%M%S')}")
+    metrics, _ = train_run(config, out, data_dir=args.data_dir, device=args.device,
+                           full_train=args.full_train, evaluate_test=args.evaluate_test,
+                           progress=sys.stderr.isatty(), provenance=provenance)
+    for h in metrics["history"]:
+        val = f"  val_acc {h['val_acc']:.4f}" if "val_acc" in h else ""
+        print(f"epoch {h['epoch'] + 1}/{config.epochs}  train_loss {h['train_loss']:.4f}{val}"
+              f"  {h['seconds']:.1f}s")
+    if metrics["val_acc"] is not None:
+        print(f"validation accuracy {metrics['val_acc']:.4f} "
+              f"(split {metrics['split_fingerprint']}, {metrics['train_images']} training images)")
+    if metrics["test_acc"] is not None:
+        print(f"test accuracy {metrics['test_acc']:.4f} (test lockbox opened once)")
+    print(f"params {metrics['params']:,}  MACs {metrics['macs']:,}  wrote {out}/metrics.json")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="fmnist-search",
+        description="Honest, pruned Optuna + Lightning search for Fashion-MNIST classifiers.")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("train", help="train one config (TOML file or shipped name)")
+    p.add_argument("--config", required=True,
+                   help=f"a run config TOML, or a shipped one: {', '.join(config_names())}")
+    p.add_argument("--epochs", type=int)
+    p.add_argument("--subset", type=int, help="train on N images (quick runs)")
+    p.add_argument("--seed", type=int)
+    p.add_argument("--full-train", action="store_true",
+                   help="train on all 60k training images (no validation split)")
+    p.add_argument("--evaluate-test", action="store_true",
+                   help="open the test lockbox once and report test accuracy")
+    p.add_argument("--out", help="output folder (default runs/train/<time>)")
+    _add_data(p)
+    p.set_defaults(func=cmd_train)
+
+    from search import bench, commands
+
+    commands.add_subcommands(sub, _add_data)
+    bench.add_subcommand(sub, _add_data)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args)
+    except USER_ERRORS as e:
+        print(f"fmnist-search: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("fmnist-search: interrupted", file=sys.stderr)
+        return 130
+
+
+def print_json(obj) -> None:
+    print(json.dumps(obj, indent=2, default=str))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
