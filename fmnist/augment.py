@@ -40,8 +40,10 @@ def _geometric(x: torch.Tensor, cfg: AugmentConfig) -> torch.Tensor:
         sign = torch.where(torch.rand(n, device=dev) < cfg.flip_p, -1.0, 1.0)
     cos, sin = torch.cos(angle), torch.sin(angle)
     theta = torch.stack(
-        [torch.stack([cos * sign, -sin, shift[:, 0]], 1),
-         torch.stack([sin * sign, cos, shift[:, 1]], 1)],
+        [
+            torch.stack([cos * sign, -sin, shift[:, 0]], 1),
+            torch.stack([sin * sign, cos, shift[:, 1]], 1),
+        ],
         1,
     )
     grid = F.affine_grid(theta, list(x.shape), align_corners=False)
@@ -59,8 +61,12 @@ def _erase(x: torch.Tensor, cfg: AugmentConfig) -> torch.Tensor:
     left = torch.rand(n, device=dev) * (w - ew)
     rows = torch.arange(h, device=dev).view(1, h, 1)
     cols = torch.arange(w, device=dev).view(1, 1, w)
-    box = ((rows >= top.view(n, 1, 1)) & (rows < (top + eh).view(n, 1, 1))
-           & (cols >= left.view(n, 1, 1)) & (cols < (left + ew).view(n, 1, 1)))
+    box = (
+        (rows >= top.view(n, 1, 1))
+        & (rows < (top + eh).view(n, 1, 1))
+        & (cols >= left.view(n, 1, 1))
+        & (cols < (left + ew).view(n, 1, 1))
+    )
     on = (torch.rand(n, device=dev) < cfg.erase_p).view(n, 1, 1)
     # Normalised inputs: 0 is the dataset mean, the least surprising fill.
     return x.masked_fill((box & on).unsqueeze(1), 0.0)

@@ -134,17 +134,26 @@ class Classifier(pl.LightningModule):
         elif o.optimizer == "adamw":
             opt = torch.optim.AdamW(params, lr=o.lr, weight_decay=o.weight_decay)
         else:
-            opt = torch.optim.SGD(params, lr=o.lr, momentum=o.momentum, nesterov=o.momentum > 0,
-                                  weight_decay=o.weight_decay)
+            opt = torch.optim.SGD(
+                params,
+                lr=o.lr,
+                momentum=o.momentum,
+                nesterov=o.momentum > 0,
+                weight_decay=o.weight_decay,
+            )
         if o.schedule == "onecycle":
             # Stepped per batch, as one-cycle is defined; the report stepped it per epoch,
             # which leaves the LR near its floor for almost the whole run.
             warm = o.warmup_epochs / self.config.epochs if o.warmup_epochs > 0 else 0.25
             sched = torch.optim.lr_scheduler.OneCycleLR(
-                opt, max_lr=o.lr, total_steps=max(1, self.config.epochs * self.steps_per_epoch),
+                opt,
+                max_lr=o.lr,
+                total_steps=max(1, self.config.epochs * self.steps_per_epoch),
                 pct_start=min(max(warm, 0.01), 0.99),
-                cycle_momentum=o.optimizer != "sgd" or o.momentum > 0)
+                cycle_momentum=o.optimizer != "sgd" or o.momentum > 0,
+            )
         else:
             sched = torch.optim.lr_scheduler.LambdaLR(
-                opt, lr_factor(self.config, self.steps_per_epoch))
+                opt, lr_factor(self.config, self.steps_per_epoch)
+            )
         return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}

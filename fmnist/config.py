@@ -191,12 +191,8 @@ def from_dict(cls: type, data: dict[str, Any], prefix: str = "") -> Any:
     for k in data:
         if k not in names:
             where = f"{prefix}.{k}" if prefix else k
-            raise ConfigError(
-                f"unknown key '{where}'; expected one of: {', '.join(sorted(names))}"
-            )
-    kwargs = {
-        k: _coerce(v, hints[k], f"{prefix}.{k}" if prefix else k) for k, v in data.items()
-    }
+            raise ConfigError(f"unknown key '{where}'; expected one of: {', '.join(sorted(names))}")
+    kwargs = {k: _coerce(v, hints[k], f"{prefix}.{k}" if prefix else k) for k, v in data.items()}
     return cls(**kwargs)
 
 
@@ -205,8 +201,11 @@ def merge(base: dict[str, Any], diff: dict[str, Any]) -> dict[str, Any]:
     out = dict(base)
     for k, v in diff.items():
         b = out.get(k)
-        same_family = isinstance(b, dict) and v.get("family", b.get("family")) == b.get("family")
-        if isinstance(v, dict) and same_family:
+        if (
+            isinstance(v, dict)
+            and isinstance(b, dict)
+            and v.get("family", b.get("family")) == b.get("family")
+        ):
             out[k] = merge(b, v)
         else:
             out[k] = v

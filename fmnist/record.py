@@ -53,8 +53,15 @@ def train_run(
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     (out / "config.toml").write_text(dump_toml(config, provenance))
-    result = fit(config, data_dir=data_dir, device=device, full_train=full_train,
-                 log_dir=out, progress=progress, callbacks=callbacks)
+    result = fit(
+        config,
+        data_dir=data_dir,
+        device=device,
+        full_train=full_train,
+        log_dir=out,
+        progress=progress,
+        callbacks=callbacks,
+    )
     metrics = describe(result) | {
         "full_train": full_train,
         "test_acc": None,
@@ -68,8 +75,13 @@ def train_run(
         test = open_test_set(data_dir, reason=f"final evaluation of {out}")
         metrics["test_acc"] = evaluate(result.module, test.images, test.labels)
         metrics["lockbox_openings"] = 1
-    torch.save({"state_dict": result.module.model.state_dict(), "config": to_dict(config),
-                "metrics": {k: v for k, v in metrics.items() if k != "history"}},
-               out / "model.ckpt")
+    torch.save(
+        {
+            "state_dict": result.module.model.state_dict(),
+            "config": to_dict(config),
+            "metrics": {k: v for k, v in metrics.items() if k != "history"},
+        },
+        out / "model.ckpt",
+    )
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2))
     return metrics, result

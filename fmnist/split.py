@@ -50,9 +50,16 @@ def make_split(labels: torch.Tensor, val_size: int, seed: int, subset: int = 0) 
     if subset:
         # Drawn with a generator of its own so that the subset does not move the split.
         gs = torch.Generator().manual_seed(seed + 1)
-        train = torch.cat([r[torch.randperm(r.numel(), generator=gs)[:k]]
-                           for r, k in zip(rest, _per_class(subset), strict=True)])
+        train = torch.cat(
+            [
+                r[torch.randperm(r.numel(), generator=gs)[:k]]
+                for r, k in zip(rest, _per_class(subset), strict=True)
+            ]
+        )
     else:
         train = torch.cat(rest)
-    return Split(train_idx=torch.sort(train).values, val_idx=torch.sort(val).values,
-                 fingerprint=fingerprint(val))
+    return Split(
+        train_idx=torch.sort(train).values,
+        val_idx=torch.sort(val).values,
+        fingerprint=fingerprint(val),
+    )

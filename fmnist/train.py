@@ -41,8 +41,9 @@ def resolve_device(device: str = "auto") -> str:
     if device == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
     if device.startswith("cuda") and not torch.cuda.is_available():
-        raise RuntimeError(f"device {device!r} asked for, but torch sees no CUDA device; "
-                           "use --device cpu")
+        raise RuntimeError(
+            f"device {device!r} asked for, but torch sees no CUDA device; use --device cpu"
+        )
     return device
 
 
@@ -57,8 +58,9 @@ class DeviceBatches:
     """Batches sliced from tensors that already live on the training device: no workers, no
     per-sample Python. Shuffled per epoch from torch's (seeded) generator."""
 
-    def __init__(self, images: torch.Tensor, labels: torch.Tensor, batch_size: int,
-                 *, shuffle: bool) -> None:
+    def __init__(
+        self, images: torch.Tensor, labels: torch.Tensor, batch_size: int, *, shuffle: bool
+    ) -> None:
         self.images, self.labels = images, labels
         self.batch_size, self.shuffle = batch_size, shuffle
         # Dropping a ragged last batch keeps BatchNorm away from a batch of one.
@@ -70,10 +72,13 @@ class DeviceBatches:
 
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         n = self.images.shape[0]
-        order = (torch.randperm(n, device=self.images.device) if self.shuffle
-                 else torch.arange(n, device=self.images.device))
+        order = (
+            torch.randperm(n, device=self.images.device)
+            if self.shuffle
+            else torch.arange(n, device=self.images.device)
+        )
         for i in range(len(self)):
-            idx = order[i * self.batch_size:(i + 1) * self.batch_size]
+            idx = order[i * self.batch_size : (i + 1) * self.batch_size]
             yield self.images[idx], self.labels[idx]
 
 
@@ -131,10 +136,18 @@ def fit(
     device = resolve_device(device)
     pl.seed_everything(config.seed, workers=False, verbose=False)
     images, labels = train_set_on(device, data_dir)
-    split = make_split(labels, 0 if full_train else config.data.val_size, config.data.split_seed,
-                       config.data.subset)
-    train = DeviceBatches(images[split.train_idx.to(device)], labels[split.train_idx.to(device)],
-                          config.optim.batch_size, shuffle=True)
+    split = make_split(
+        labels,
+        0 if full_train else config.data.val_size,
+        config.data.split_seed,
+        config.data.subset,
+    )
+    train = DeviceBatches(
+        images[split.train_idx.to(device)],
+        labels[split.train_idx.to(device)],
+        config.optim.batch_size,
+        shuffle=True,
+    )
     val = None
     if not full_train:
         vi = split.val_idx.to(device)
@@ -142,8 +155,13 @@ def fit(
     module = Classifier(config, steps_per_epoch=len(train))
     params, macs = count_params(module.model), count_macs(module.model)
     precision = resolve_precision(config, device)
-    logger = (TensorBoardLogger(save_dir=str(log_dir), name=log_name, version=log_version,
-                                default_hp_metric=False) if log_dir is not None else False)
+    logger = (
+        TensorBoardLogger(
+            save_dir=str(log_dir), name=log_name, version=log_version, default_hp_metric=False
+        )
+        if log_dir is not None
+        else False
+    )
     cpu = device == "cpu"
     trainer = pl.Trainer(
         accelerator="cpu" if cpu else "gpu",
@@ -163,31 +181,45 @@ def fit(
         default_root_dir=str(log_dir) if log_dir is not None else None,
     )
     start = time.perf_counter()
-    trainer.fit(module, train_dataloaders=train, val_dataloaders=val,
-                ckpt_path=str(ckpt_path) if ckpt_path else None)
-    return FitResult(config=config, module=module, split=split, device=device,
-                     precision=precision, params=params, macs=macs,
-                     train_images=int(split.train_idx.numel()), history=list(module.history),
-                     seconds=time.perf_counter() - start)
+    trainer.fit(
+        module,
+        train_dataloaders=train,
+        val_dataloaders=val,
+        ckpt_path=str(ckpt_path) if ckpt_path else None,
+    )
+    return FitResult(
+        config=config,
+        module=module,
+        split=split,
+        device=device,
+        precision=precision,
+        params=params,
+        macs=macs,
+        train_images=int(split.train_idx.numel()),
+        history=list(module.history),
+        seconds=time.perf_counter() - start,
+    )
 
 
 @torch.no_grad()
-def evaluate(module: Classifier, images: torch.Tensor, labels: torch.Tensor,
-             *, batch_size: int = 1000) -> float:
+def evaluate(
+    module: Classifier, images: torch.Tensor, labels: torch.Tensor, *, batch_size: int = 1000
+) -> float:
     """Accuracy of ``module`` (in eval mode, with the config's test-time augmentation)."""
     module.eval()
     device = next(module.parameters()).device
     correct = torch.zeros((), dtype=torch.long, device=device)
     for i in range(0, images.shape[0], batch_size):
-        x = to_input(images[i:i + batch_size].to(device), module.config.data)
-        y = labels[i:i + batch_size].to(device)
+        x = to_input(images[i : i + batch_size].to(device), module.config.data)
+        y = labels[i : i + batch_size].to(device)
         correct += (predict_logits(module, x, module.config.augment.tta_flip).argmax(-1) == y).sum()
     return correct.item() / images.shape[0]
 
 
 @torch.no_grad()
-def throughput(module: Classifier, *, batch_size: int, device: str = "cpu",
-               seconds: float = 1.0) -> float:
+def throughput(
+    module: Classifier, *, batch_size: int, device: str = "cpu", seconds: float = 1.0
+) -> float:
     """Inference images per second at ``batch_size`` in fp32 (the report measured CPU FPS at
     batch 1 and 32). Warms up once, then times whole batches for about ``seconds``."""
     module = module.to(device).eval()

@@ -23,8 +23,11 @@ USER_ERRORS = (ConfigError, DataError, DivergedError, SearchError, FileNotFoundE
 
 
 def _add_data(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--data-dir", help="folder with the Fashion-MNIST IDX files "
-                   "(default: $FMNIST_DATA_DIR, ./data, /usr/share/datasets/fashion-mnist)")
+    p.add_argument(
+        "--data-dir",
+        help="folder with the Fashion-MNIST IDX files "
+        "(default: $FMNIST_DATA_DIR, ./data, /usr/share/datasets/fashion-mnist)",
+    )
     p.add_argument("--device", default="auto", help="cpu, cuda, cuda:N (default: auto)")
 
 
@@ -41,16 +44,27 @@ def cmd_train(args: argparse.Namespace) -> int:
         changes["seed"] = args.seed
     config = replace(config, **changes)
     out = Path(args.out or f"runs/train/{time.strftime('%Y%m%d-%H%M%S')}")
-    metrics, _ = train_run(config, out, data_dir=args.data_dir, device=args.device,
-                           full_train=args.full_train, evaluate_test=args.evaluate_test,
-                           progress=sys.stderr.isatty(), provenance=provenance)
+    metrics, _ = train_run(
+        config,
+        out,
+        data_dir=args.data_dir,
+        device=args.device,
+        full_train=args.full_train,
+        evaluate_test=args.evaluate_test,
+        progress=sys.stderr.isatty(),
+        provenance=provenance,
+    )
     for h in metrics["history"]:
         val = f"  val_acc {h['val_acc']:.4f}" if "val_acc" in h else ""
-        print(f"epoch {h['epoch'] + 1}/{config.epochs}  train_loss {h['train_loss']:.4f}{val}"
-              f"  {h['seconds']:.1f}s")
+        print(
+            f"epoch {h['epoch'] + 1}/{config.epochs}  train_loss {h['train_loss']:.4f}{val}"
+            f"  {h['seconds']:.1f}s"
+        )
     if metrics["val_acc"] is not None:
-        print(f"validation accuracy {metrics['val_acc']:.4f} "
-              f"(split {metrics['split_fingerprint']}, {metrics['train_images']} training images)")
+        print(
+            f"validation accuracy {metrics['val_acc']:.4f} "
+            f"(split {metrics['split_fingerprint']}, {metrics['train_images']} training images)"
+        )
     if metrics["test_acc"] is not None:
         print(f"test accuracy {metrics['test_acc']:.4f} (test lockbox opened once)")
     print(f"params {metrics['params']:,}  MACs {metrics['macs']:,}  wrote {out}/metrics.json")
@@ -60,19 +74,29 @@ def cmd_train(args: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="fmnist-search",
-        description="Honest, pruned Optuna + Lightning search for Fashion-MNIST classifiers.")
+        description="Honest, pruned Optuna + Lightning search for Fashion-MNIST classifiers.",
+    )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = sub.add_parser("train", help="train one config (TOML file or shipped name)")
-    p.add_argument("--config", required=True,
-                   help=f"a run config TOML, or a shipped one: {', '.join(config_names())}")
+    p.add_argument(
+        "--config",
+        required=True,
+        help=f"a run config TOML, or a shipped one: {', '.join(config_names())}",
+    )
     p.add_argument("--epochs", type=int)
     p.add_argument("--subset", type=int, help="train on N images (quick runs)")
     p.add_argument("--seed", type=int)
-    p.add_argument("--full-train", action="store_true",
-                   help="train on all 60k training images (no validation split)")
-    p.add_argument("--evaluate-test", action="store_true",
-                   help="open the test lockbox once and report test accuracy")
+    p.add_argument(
+        "--full-train",
+        action="store_true",
+        help="train on all 60k training images (no validation split)",
+    )
+    p.add_argument(
+        "--evaluate-test",
+        action="store_true",
+        help="open the test lockbox once and report test accuracy",
+    )
     p.add_argument("--out", help="output folder (default runs/train/<time>)")
     _add_data(p)
     p.set_defaults(func=cmd_train)

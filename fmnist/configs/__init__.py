@@ -20,5 +20,6 @@ def resolve(name_or_path: str) -> Path:
         return HERE / f"{name_or_path}.toml"
     from fmnist.config import ConfigError
 
-    raise ConfigError(f"no config file or shipped config named {name_or_path!r}; "
-                      f"shipped: {', '.join(names())}")
+    raise ConfigError(
+        f"no config file or shipped config named {name_or_path!r}; shipped: {', '.join(names())}"
+    )

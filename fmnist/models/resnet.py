@@ -10,8 +10,9 @@ from fmnist.models._registry import register
 def _stage(cin: int, cout: int, blocks: int, stride: int) -> nn.Sequential:
     downsample = None
     if stride != 1 or cin != cout:
-        downsample = nn.Sequential(nn.Conv2d(cin, cout, 1, stride=stride, bias=False),
-                                   nn.BatchNorm2d(cout))
+        downsample = nn.Sequential(
+            nn.Conv2d(cin, cout, 1, stride=stride, bias=False), nn.BatchNorm2d(cout)
+        )
     layers = [BasicBlock(cin, cout, stride=stride, downsample=downsample)]
     layers += [BasicBlock(cout, cout) for _ in range(blocks - 1)]
     return nn.Sequential(*layers)

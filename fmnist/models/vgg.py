@@ -15,16 +15,23 @@ def build(cfg: VGGConfig, num_classes: int) -> nn.Module:
     cin, side = 1, 28
     for i, width in enumerate(cfg.widths):
         for _ in range(cfg.convs_per_block):
-            layers += [nn.Conv2d(cin, width, 3, padding=1), nn.ReLU(inplace=True),
-                       nn.BatchNorm2d(width)]
+            layers += [
+                nn.Conv2d(cin, width, 3, padding=1),
+                nn.ReLU(inplace=True),
+                nn.BatchNorm2d(width),
+            ]
             cin = width
         if i < cfg.pools:
             layers.append(nn.MaxPool2d(2))
             side //= 2
         if cfg.dropout > 0:
             layers.append(nn.Dropout(cfg.dropout))
-    layers += [nn.Flatten(), nn.Linear(cin * side * side, cfg.fc_width), nn.ReLU(inplace=True),
-               nn.BatchNorm1d(cfg.fc_width)]
+    layers += [
+        nn.Flatten(),
+        nn.Linear(cin * side * side, cfg.fc_width),
+        nn.ReLU(inplace=True),
+        nn.BatchNorm1d(cfg.fc_width),
+    ]
     if cfg.fc_dropout > 0:
         layers.append(nn.Dropout(cfg.fc_dropout))
     layers.append(nn.Linear(cfg.fc_width, num_classes))
