@@ -161,6 +161,15 @@ def _coerce(value: Any, tp: Any, key: str) -> Any:
         if not isinstance(value, list | tuple):
             raise ConfigError(f"{key}: expected a list, got {type(value).__name__}")
         return tuple(_coerce(v, item_tp, f"{key}[{i}]") for i, v in enumerate(value))
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise ConfigError(f"{key}: expected a table, got {type(value).__name__}")
+        return dict(value)
+    if origin is list:
+        (item_tp,) = get_args(tp)
+        if not isinstance(value, list):
+            raise ConfigError(f"{key}: expected a list, got {type(value).__name__}")
+        return [_coerce(v, item_tp, f"{key}[{i}]") for i, v in enumerate(value)]
     if dataclasses.is_dataclass(tp):
         if not isinstance(value, dict):
             raise ConfigError(f"{key}: expected a table, got {type(value).__name__}")
@@ -220,6 +229,8 @@ def replace(config: RunConfig, **changes: Any) -> RunConfig:
         *parents, leaf = dotted.split(".")
         for p in parents:
             node = node[p]
+        if dataclasses.is_dataclass(value):
+            value = to_dict(value)
         node[leaf] = list(value) if isinstance(value, tuple) else value
     return from_dict(RunConfig, data)
 

@@ -1,5 +1,212 @@
-"""Search subcommands (filled in by the search issue)."""
+"""The search subcommands: run, studies, show, export, retrain, dashboard, spaces."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import optuna
+from optuna.trial import TrialState
+
+from search import preset as presets
+from search.errors import SearchError
+from search.storage import DEFAULT_URL, open_storage, safe_url
+
+
+def _storage_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--storage", help=f"SQLAlchemy URL or redis:// URL (default {DEFAULT_URL})")
+
+
+def load_study(name: str, storage_url: str | None) -> optuna.Study:
+    storage = open_storage(storage_url)
+    known = [s.study_name for s in optuna.get_all_study_summaries(storage)]
+    if name not in known:
+        raise SearchError(
+            f"no study {name!r} in {safe_url(storage_url or DEFAULT_URL)}; "
+            f"studies there: {', '.join(known) or 'none'}"
+        )
+    return optuna.load_study(study_name=name, storage=storage)
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from search.console import top_table
+    from search.runner import RunOptions, run
+
+    study = run(
+        RunOptions(
+            study=args.study,
+            n_trials=args.n_trials,
+            timeout=args.timeout,
+            storage=args.storage,
+            study_name=args.study_name,
+            seed=args.seed,
+            data_dir=args.data_dir,
+            device=args.device,
+            out_dir=args.out,
+        )
+    )
+    print(top_table(study))
+    return 0
+
+
+def cmd_studies(args: argparse.Namespace) -> int:
+    storage = open_storage(args.storage)
+    summaries = optuna.get_all_study_summaries(storage, include_best_trial=False)
+    if not summaries:
+        print(f"no studies in {safe_url(args.storage or DEFAULT_URL)}")
+        return 0
+    print(f"{'study':<24} {'complete':>8} {'pruned':>7} {'failed':>7} {'running':>8} {'best':>8}")
+    for s in summaries:
+        study = optuna.load_study(study_name=s.study_name, storage=storage)
+        trials = study.get_trials(deepcopy=False)
+        count = {state: sum(t.state == state for t in trials) for state in TrialState}
+        done = [t.value for t in trials if t.state == TrialState.COMPLETE]
+        best = f"{max(done):.4f}" if done else "-"
+        print(
+            f"{s.study_name:<24} {count[TrialState.COMPLETE]:>8} {count[TrialState.PRUNED]:>7} "
+            f"{count[TrialState.FAIL]:>7} {count[TrialState.RUNNING]:>8} {best:>8}"
+        )
+    return 0
+
+
+def pruning_figures(study: optuna.Study) -> dict[str, int]:
+    """Epochs trained against the epochs the same trials would have trained unpruned."""
+    budget = int(study.user_attrs.get("epochs", 0))
+    finished = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED))
+    trained = sum(len(t.intermediate_values) for t in finished)
+    return {
+        "trials": len(finished),
+        "pruned": sum(t.state == TrialState.PRUNED for t in finished),
+        "epochs_trained": trained,
+        "epochs_without_pruning": budget * len(finished),
+    }
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    from fmnist.config import RunConfig, dump_toml, from_dict
+    from search.console import ranked, top_table
+
+    study = load_study(args.study, args.storage)
+    print(top_table(study, args.top))
+    f = pruning_figures(study)
+    if f["trials"]:
+        saved = 1 - f["epochs_trained"] / max(1, f["epochs_without_pruning"])
+        print(
+            f"\npruning: {f['pruned']} of {f['trials']} finished trials pruned; "
+            f"{f['epochs_trained']} epochs trained vs {f['epochs_without_pruning']} without "
+            f"pruning ({saved:.0%} saved)"
+        )
+    best = ranked(study)
+    if best:
+        config = from_dict(RunConfig, best[0].user_attrs["config"])
+        print(f"\nbest config (trial {best[0].number}):\n{dump_toml(config)}")
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from search.export import export
+
+    study = load_study(args.study, args.storage)
+    path = export(study, args.trial, Path(args.output), storage_url=args.storage)
+    print(f"wrote {path}; train it with: fmnist-search retrain {path} --seeds 3")
+    return 0
+
+
+def cmd_retrain(args: argparse.Namespace) -> int:
+    from search.retrain import retrain
+
+    card = retrain(
+        Path(args.config),
+        seeds=args.seeds,
+        out_dir=args.out,
+        data_dir=args.data_dir,
+        device=args.device,
+        storage_url=args.storage,
+    )
+    accs = card["test_acc"]
+    print(
+        f"test accuracy {accs['mean']:.4f} +- {accs['std']:.4f} over {len(accs['per_seed'])} "
+        f"seeds; model card: {card['paths']['markdown']}"
+    )
+    return 0
+
+
+def cmd_dashboard(args: argparse.Namespace) -> int:
+    import optuna_dashboard
+
+    storage = open_storage(args.storage)
+    print(
+        f"optuna-dashboard on http://{args.host}:{args.port} for "
+        f"{safe_url(args.storage or DEFAULT_URL)} (Ctrl-C stops it)"
+    )
+    optuna_dashboard.run_server(storage, host=args.host, port=args.port)
+    return 0
+
+
+def cmd_spaces(args: argparse.Namespace) -> int:
+    import spaces
+
+    for name in spaces.names():
+        space = spaces.get(name)
+        print(f"{name} (family {space.family}, version {space.version})")
+        for pname, dim in space.dims.items():
+            print(f"  {pname:<24} {dim.describe():<40} default {dim.default}")
+    print(f"\nstudy presets: {', '.join(presets.names())}")
+    return 0
 
 
 def add_subcommands(sub, add_data) -> None:
-    return None
+    p = sub.add_parser("run", help="create or resume a study and run its trials")
+    p.add_argument(
+        "--study",
+        required=True,
+        help=f"a preset ({', '.join(presets.names())}) or a preset .toml path",
+    )
+    p.add_argument(
+        "--n-trials", type=int, help="finished trials the study should hold in total (resume-safe)"
+    )
+    p.add_argument("--timeout", type=float, help="stop starting trials after SEC seconds")
+    _storage_arg(p)
+    p.add_argument("--study-name", help="name in the storage (default: the preset's name)")
+    p.add_argument("--seed", type=int, help="sampler seed (default: the preset's)")
+    p.add_argument("--out", default="runs", help="trial logs folder (default runs/)")
+    add_data(p)
+    p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("studies", help="list the studies in a storage")
+    _storage_arg(p)
+    p.set_defaults(func=cmd_studies)
+
+    p = sub.add_parser("show", help="top trials, best config and pruning figures of a study")
+    p.add_argument("--study", required=True)
+    p.add_argument("--top", type=int, default=5)
+    _storage_arg(p)
+    p.set_defaults(func=cmd_show)
+
+    p = sub.add_parser("export", help="write the best (or a chosen) trial's config as TOML")
+    p.add_argument("--study", required=True)
+    p.add_argument("--trial", type=int, help="trial number (default: the best)")
+    p.add_argument("-o", "--output", default="best.toml")
+    _storage_arg(p)
+    p.set_defaults(func=cmd_export)
+
+    p = sub.add_parser(
+        "retrain",
+        help="train an exported config on all 60k images per seed, "
+        "score it once on the test set, write a model card",
+    )
+    p.add_argument("config", help="a config TOML from `export`")
+    p.add_argument("--seeds", type=int, default=3)
+    p.add_argument("--out", help="output folder (default runs/retrain/<study>-trial<N>)")
+    _storage_arg(p)
+    add_data(p)
+    p.set_defaults(func=cmd_retrain)
+
+    p = sub.add_parser("dashboard", help="optuna-dashboard on a storage")
+    _storage_arg(p)
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8080)
+    p.set_defaults(func=cmd_dashboard)
+
+    p = sub.add_parser("spaces", help="list each search space's parameters and ranges")
+    p.set_defaults(func=cmd_spaces)

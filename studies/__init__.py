@@ -1,0 +1,1 @@
+"""Study presets as TOML files; read them with ``search.preset.load(name)``."""

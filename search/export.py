@@ -1,0 +1,61 @@
+"""A trial's complete run config as TOML, with its provenance; readable without Optuna."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import optuna
+from optuna.trial import TrialState
+
+from fmnist.config import RunConfig, dump_toml, from_dict, replace
+from search.console import ranked
+from search.errors import SearchError
+from search.storage import DEFAULT_URL, safe_url
+
+
+def chosen_trial(study: optuna.Study, number: int | None) -> optuna.trial.FrozenTrial:
+    if number is None:
+        best = ranked(study)
+        if not best:
+            raise SearchError(f"study {study.study_name!r} has no completed trial to export yet")
+        return best[0]
+    trials = {t.number: t for t in study.get_trials(deepcopy=False)}
+    if number not in trials:
+        raise SearchError(f"study {study.study_name!r} has no trial {number}")
+    trial = trials[number]
+    if (
+        trial.state not in (TrialState.COMPLETE, TrialState.PRUNED)
+        or "config" not in trial.user_attrs
+    ):
+        raise SearchError(f"trial {number} is {trial.state.name}; export a finished trial")
+    return trial
+
+
+def export(
+    study: optuna.Study, number: int | None, path: Path, storage_url: str | None = None
+) -> Path:
+    """Write the trial's config with the study's full epoch budget (a pruned trial's config
+    asks for the budget it would have trained, not the epochs it got)."""
+    trial = chosen_trial(study, number)
+    config = from_dict(RunConfig, trial.user_attrs["config"])
+    budget = int(study.user_attrs.get("epochs", config.epochs))
+    config = replace(config, epochs=budget)
+    provenance = {
+        "study": study.study_name,
+        "trial": trial.number,
+        "state": trial.state.name,
+        "val_acc": trial.value
+        if trial.value is not None
+        else list(trial.intermediate_values.values())[-1],
+        "best_val_acc": trial.user_attrs.get("best_val_acc", trial.value) or 0.0,
+        "split_fingerprint": study.user_attrs.get("split_fingerprint", ""),
+        "space": study.user_attrs.get("space", ""),
+        "space_version": study.user_attrs.get("space_version", 0),
+        "storage": safe_url(storage_url or DEFAULT_URL),
+        "git_commit": trial.user_attrs.get("git_commit", ""),
+        "exported_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(dump_toml(config, provenance))
+    return path

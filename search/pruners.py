@@ -1,0 +1,31 @@
+"""Pruners by name. Each builder takes the study's epoch budget and the preset's options;
+epochs are the pruners' resource, reported once per epoch."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import optuna
+
+PRUNERS: dict[str, Callable[..., optuna.pruners.BasePruner]] = {
+    "hyperband": lambda epochs, **o: optuna.pruners.HyperbandPruner(
+        **({"min_resource": 1, "max_resource": epochs, "reduction_factor": 3} | o)
+    ),
+    "sha": lambda epochs, **o: optuna.pruners.SuccessiveHalvingPruner(
+        **({"min_resource": 1, "reduction_factor": 3} | o)
+    ),
+    "median": lambda epochs, **o: optuna.pruners.MedianPruner(
+        **({"n_startup_trials": 4, "n_warmup_steps": 0} | o)
+    ),
+    "none": lambda epochs, **o: optuna.pruners.NopPruner(**o),
+}
+
+
+def make_pruner(name: str, epochs: int, options: dict[str, Any]) -> optuna.pruners.BasePruner:
+    if name not in PRUNERS:
+        raise ValueError(f"pruner.name: unknown pruner {name!r}; known: {', '.join(PRUNERS)}")
+    try:
+        return PRUNERS[name](epochs, **options)
+    except TypeError as e:
+        raise ValueError(f"pruner.options: {name} pruner rejects these options ({e})") from None

@@ -1,0 +1,146 @@
+"""Retrain an exported config on all 60k training images, once per seed; open the test
+lockbox once per seed; write a model card. Each opening is counted on the study."""
+
+from __future__ import annotations
+
+import json
+import statistics
+from pathlib import Path
+from typing import Any
+
+import optuna
+import torch
+
+from fmnist.config import load_toml, replace, to_dict
+from fmnist.record import train_run
+from fmnist.train import resolve_device, throughput
+from search.storage import open_storage, safe_url
+
+
+def _count_opening(provenance: dict[str, Any], storage_url: str | None) -> int | None:
+    """Add one lockbox opening to the study's count; None when the study is out of reach."""
+    url = storage_url or provenance.get("storage")
+    if not url or "***" in url or "study" not in provenance:
+        return None
+    try:
+        study = optuna.load_study(study_name=provenance["study"], storage=open_storage(url))
+    except Exception:
+        return None
+    count = int(study.user_attrs.get("lockbox_openings", 0)) + 1
+    study.set_user_attr("lockbox_openings", count)
+    return count
+
+
+def retrain(
+    config_path: Path,
+    *,
+    seeds: int,
+    out_dir: str | None = None,
+    data_dir=None,
+    device: str = "auto",
+    storage_url: str | None = None,
+) -> dict[str, Any]:
+    config, provenance = load_toml(config_path)
+    device = resolve_device(device)
+    tag = (
+        f"{provenance['study']}-trial{provenance['trial']}"
+        if "study" in provenance
+        else config_path.stem
+    )
+    out = Path(out_dir or f"runs/retrain/{tag}")
+    runs, study_count = [], None
+    for i in range(seeds):
+        seeded = replace(config, seed=config.seed + i)
+        metrics, result = train_run(
+            seeded,
+            out / f"seed-{seeded.seed}",
+            data_dir=data_dir,
+            device=device,
+            full_train=True,
+            evaluate_test=True,
+            provenance=provenance,
+        )
+        study_count = _count_opening(provenance, storage_url) or study_count
+        runs.append(metrics)
+    module = result.module
+    accs = [m["test_acc"] for m in runs]
+    card: dict[str, Any] = {
+        "model": config.model.family,
+        "params": runs[0]["params"],
+        "macs": runs[0]["macs"],
+        "epochs": config.epochs,
+        "train_images": runs[0]["train_images"],
+        "test_acc": {
+            "per_seed": {str(m["seed"]): m["test_acc"] for m in runs},
+            "mean": statistics.fmean(accs),
+            "std": statistics.stdev(accs) if len(accs) > 1 else 0.0,
+        },
+        "search_val_acc": provenance.get("val_acc"),
+        "val_to_test_gap": (
+            provenance["val_acc"] - statistics.fmean(accs) if "val_acc" in provenance else None
+        ),
+        "throughput": {
+            "cpu_batch1_img_s": throughput(module, batch_size=1, device="cpu"),
+            "cpu_batch32_img_s": throughput(module, batch_size=32, device="cpu"),
+            "gpu_batch32_img_s": (
+                throughput(module, batch_size=32, device="cuda")
+                if torch.cuda.is_available()
+                else None
+            ),
+        },
+        "lockbox": {
+            "openings_this_retrain": len(runs),
+            "openings_on_study": study_count,
+            "study": provenance.get("study"),
+            "storage": safe_url(storage_url) if storage_url else provenance.get("storage"),
+        },
+        "checkpoints": [m["checkpoint"] for m in runs],
+        "config": to_dict(config),
+        "provenance": provenance,
+        "packages": runs[0]["packages"],
+        "git_commit": runs[0]["git_commit"],
+        "device": runs[0]["device"],
+        "precision": runs[0]["precision"],
+    }
+    card["paths"] = {"json": str(out / "model_card.json"), "markdown": str(out / "model_card.md")}
+    (out / "model_card.json").write_text(json.dumps(card, indent=2))
+    (out / "model_card.md").write_text(render_card(card))
+    return card
+
+
+def render_card(card: dict[str, Any]) -> str:
+    acc, tp, lock = card["test_acc"], card["throughput"], card["lockbox"]
+    seeds = ", ".join(f"{s}: {a:.4f}" for s, a in acc["per_seed"].items())
+    gap = f"{card['val_to_test_gap']:+.4f}" if card["val_to_test_gap"] is not None else "n/a"
+    study = (
+        f"{lock['openings_on_study']} in all on study {lock['study']!r}"
+        if lock["openings_on_study"] is not None
+        else "not recorded on a study"
+    )
+    gpu = f"{tp['gpu_batch32_img_s']:.0f} images/s" if tp["gpu_batch32_img_s"] else "no GPU"
+    lines = [
+        f"# Model card: {card['model']} ({card['provenance'].get('study', 'config file')}"
+        f", trial {card['provenance'].get('trial', '-')})",
+        "",
+        "| | |",
+        "|---|---|",
+        f"| parameters | {card['params']:,} |",
+        f"| multiply-accumulates per image | {card['macs']:,} |",
+        f"| test accuracy, mean +- std | {acc['mean']:.4f} +- {acc['std']:.4f} |",
+        f"| test accuracy per seed | {seeds} |",
+        f"| search validation accuracy | {card['search_val_acc']} |",
+        f"| validation-to-test gap | {gap} |",
+        f"| CPU inference, batch 1 | {tp['cpu_batch1_img_s']:.0f} images/s |",
+        f"| CPU inference, batch 32 | {tp['cpu_batch32_img_s']:.0f} images/s |",
+        f"| GPU inference, batch 32 | {gpu} |",
+        f"| epochs, training images | {card['epochs']}, {card['train_images']:,} |",
+        f"| test lockbox openings | {lock['openings_this_retrain']} by this retrain; {study} |",
+        f"| device, precision | {card['device']}, {card['precision']} |",
+        f"| git commit | {card['git_commit']} |",
+        "",
+        "Checkpoints: " + ", ".join(card["checkpoints"]),
+        "",
+        "Provenance: " + json.dumps(card["provenance"]),
+        "",
+    ]
+    return "\n".join(lines)
