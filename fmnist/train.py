@@ -35,6 +35,8 @@ def quiet_lightning() -> None:
     warnings.filterwarnings("ignore", message=".*Trying to infer the `batch_size`.*")
     warnings.filterwarnings("ignore", message=".*tensorboardX.*")
     warnings.filterwarnings("ignore", message=".*LeafSpec.*")
+    # Retraining on all 60k has, by design, no validation split to loop over.
+    warnings.filterwarnings("ignore", message=".*`validation_step` but have no `val_dataloader`.*")
 
 
 def resolve_device(device: str = "auto") -> str:
