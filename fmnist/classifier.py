@@ -89,21 +89,28 @@ class Classifier(pl.LightningModule):
             )
 
     def on_train_epoch_start(self) -> None:
-        self._sums[:2].zero_()
-        self._sums[4].zero_()
+        self._sums.zero_()
         self._epoch_start = time.perf_counter()
 
-    def on_train_epoch_end(self) -> None:
+    def _record_epoch(self) -> None:
+        """Close the epoch's record. Called when validation ends (so callbacks that checkpoint
+        or prune at ``on_validation_end`` see it), or at train-epoch end without validation."""
         self._check_finite()
-        train_loss = self._sums[0] / self._sums[1].clamp(min=1)
-        self.log("train_loss", train_loss)
-        record = {"epoch": self.current_epoch, "train_loss": float(train_loss)}
-        if self._sums[4] > 0:  # validated this epoch (no validation when training on all 60k)
+        record = {
+            "epoch": self.current_epoch,
+            "train_loss": float(self._sums[0] / self._sums[1].clamp(min=1)),
+        }
+        if self._sums[4] > 0:
             n = self._sums[4]
             record["val_loss"] = float(self._sums[2] / n)
             record["val_acc"] = float(self._sums[3] / n)
         record["seconds"] = time.perf_counter() - self._epoch_start
         self.history.append(record)
+
+    def on_train_epoch_end(self) -> None:
+        self.log("train_loss", self._sums[0] / self._sums[1].clamp(min=1))
+        if not self.history or self.history[-1]["epoch"] != self.current_epoch:
+            self._record_epoch()  # trained without validation (all 60k images)
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         checkpoint["history"] = list(self.history)
@@ -125,6 +132,7 @@ class Classifier(pl.LightningModule):
         n = self._sums[4].clamp(min=1)
         self.log("val_loss", self._sums[2] / n)
         self.log("val_acc", self._sums[3] / n)
+        self._record_epoch()
 
     def configure_optimizers(self):
         o = self.config.optim

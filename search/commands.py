@@ -32,6 +32,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from search.console import top_table
     from search.runner import RunOptions, run
 
+    gpus = tuple(int(g) for g in args.gpus.split(",")) if args.gpus else ()
     study = run(
         RunOptions(
             study=args.study,
@@ -43,9 +44,15 @@ def cmd_run(args: argparse.Namespace) -> int:
             data_dir=args.data_dir,
             device=args.device,
             out_dir=args.out,
+            workers=args.workers,
+            gpus=gpus,
+            workers_per_gpu=args.workers_per_gpu,
+            worker_index=args.worker_index,
+            grace_s=args.heartbeat_grace,
         )
     )
-    print(top_table(study))
+    if args.worker_index is None:
+        print(top_table(study))
     return 0
 
 
@@ -170,6 +177,25 @@ def add_subcommands(sub, add_data) -> None:
     p.add_argument("--study-name", help="name in the storage (default: the preset's name)")
     p.add_argument("--seed", type=int, help="sampler seed (default: the preset's)")
     p.add_argument("--out", default="runs", help="trial logs folder (default runs/)")
+    p.add_argument(
+        "--workers", type=int, default=1, help="worker processes on this machine (default 1)"
+    )
+    p.add_argument("--gpus", help="comma-separated GPU indices to spread workers over")
+    p.add_argument(
+        "--workers-per-gpu",
+        type=int,
+        default=1,
+        help="workers packed on each GPU of --gpus (default 1)",
+    )
+    p.add_argument(
+        "--heartbeat-grace",
+        type=float,
+        default=30.0,
+        metavar="SEC",
+        help="a RUNNING trial silent this long lost its worker: it is failed and "
+        "retried from its last checkpoint (default 30)",
+    )
+    p.add_argument("--worker-index", type=int, help=argparse.SUPPRESS)
     add_data(p)
     p.set_defaults(func=cmd_run)
 

@@ -6,20 +6,26 @@ number of epochs would get); the best epoch is kept as an attribute.
 
 from __future__ import annotations
 
+import gc
+import os
+import resource
 import time
 from pathlib import Path
 from typing import Any
 
 import optuna
+import torch
 from optuna_integration import PyTorchLightningPruningCallback
 
-from fmnist.config import RunConfig, replace, to_dict
+from fmnist.config import RunConfig, from_dict, replace, to_dict
 from fmnist.models import build_model, count_macs, count_params
 from fmnist.provenance import device_name, git_commit, package_versions
 from fmnist.record import describe
 from fmnist.train import fit
 from search import preset as presets
 from search.console import TrialLine
+from search.faults import FaultInjector, planned
+from search.liveness import RETRY_OF, retry_chain
 from spaces.dims import Categorical, Float, Int
 
 
@@ -51,12 +57,14 @@ def trial_sample(trial: optuna.Trial, dims: dict[str, Any], fixed: dict[str, Any
 
 
 class EpochReporter(PyTorchLightningPruningCallback):
-    """optuna-integration's pruning callback (report val_acc, prune), plus the live console
-    line and per-epoch timings stored on the trial."""
+    """optuna-integration's pruning callback (report val_acc, prune), after saving the epoch's
+    checkpoint, so a killed trial's retry resumes from every epoch it has reported; plus the
+    live console line and the epochs this attempt trained."""
 
-    def __init__(self, trial: optuna.Trial, line: TrialLine) -> None:
+    def __init__(self, trial: optuna.Trial, line: TrialLine, ckpt: Path) -> None:
         super().__init__(trial, monitor="val_acc")
-        self.line = line
+        self.line, self.ckpt = line, ckpt
+        self.trained_epochs: list[int] = []
         self.epoch_seconds: list[float] = []
         self._t0 = 0.0
 
@@ -66,7 +74,12 @@ class EpochReporter(PyTorchLightningPruningCallback):
     def on_validation_end(self, trainer, pl_module) -> None:
         if trainer.sanity_checking:
             return
+        tmp = self.ckpt.with_suffix(".tmp")
+        trainer.save_checkpoint(tmp)
+        os.replace(tmp, self.ckpt)  # atomic: a kill leaves the old or the new, never half
+        self.trained_epochs.append(pl_module.current_epoch)
         self.epoch_seconds.append(time.perf_counter() - self._t0)
+        self._trial.set_user_attr("trained_epochs", self.trained_epochs)
         self._trial.set_user_attr("epoch_seconds", self.epoch_seconds)
         acc = trainer.callback_metrics.get("val_acc")
         if acc is not None:
@@ -94,9 +107,48 @@ class Objective:
 
     def config_for(self, trial: optuna.Trial) -> RunConfig:
         config = self.space.build(trial_sample(trial, self.dims, self.preset.fixed), self.base)
+        origin = self._retried(trial)
+        if origin is not None and "config" in origin.user_attrs:
+            return from_dict(RunConfig, origin.user_attrs["config"])  # same seed, same run
         return replace(config, seed=self.base.seed + trial.number)
 
+    def _retried(self, trial: optuna.Trial) -> optuna.trial.FrozenTrial | None:
+        number = trial.user_attrs.get(RETRY_OF)
+        if number is None:
+            return None
+        return trial.study.get_trials(deepcopy=False)[number]
+
+    def ckpt_path(self, number: int) -> Path:
+        return self.out_dir / "ckpt" / self.study_name / f"trial-{number:04d}" / "last.ckpt"
+
+    def resume_point(self, trial: optuna.Trial) -> Path | None:
+        """The newest checkpoint along the retry chain; its epochs are reported on ``trial``
+        as they were, so the pruner sees the whole curve and no epoch is trained twice."""
+        frozen = trial.study._storage.get_trial(trial._trial_id)
+        for number in retry_chain(trial.study, frozen):
+            path = self.ckpt_path(number)
+            if path.is_file():
+                history = torch.load(path, map_location="cpu", weights_only=False)["history"]
+                for record in history:
+                    trial.report(record["val_acc"], record["epoch"])
+                trial.set_user_attr("resumed_from", {"trial": number, "epochs_done": len(history)})
+                return path
+        return None
+
     def __call__(self, trial: optuna.Trial) -> float:
+        try:
+            return self._run(trial)
+        finally:
+            # Nothing of a trial may stay on the device for the next one.
+            gc.collect()
+            if torch.cuda.is_available():
+                torch.cuda.empty_cache()
+                trial.set_user_attr("cuda_bytes_after", torch.cuda.memory_allocated())
+            trial.set_user_attr(
+                "max_rss_mb", resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+            )
+
+    def _run(self, trial: optuna.Trial) -> float:
         config = self.config_for(trial)
         model = build_model(config.model)
         params = count_params(model)
@@ -114,16 +166,23 @@ class Objective:
             trial.set_user_attr(key, value)
         del model
         line = TrialLine(trial.number, config.epochs, params, self.prefix)
-        reporter = EpochReporter(trial, line)
+        ckpt = self.ckpt_path(trial.number)
+        ckpt.parent.mkdir(parents=True, exist_ok=True)
+        reporter = EpochReporter(trial, line, ckpt)
+        callbacks = [reporter]
+        if faults := planned(trial.number):
+            callbacks.append(FaultInjector(faults))
         try:
+            resume = self.resume_point(trial)
             result = fit(
                 config,
                 data_dir=self.data_dir,
                 device=self.device,
-                callbacks=[reporter],
+                callbacks=callbacks,
                 log_dir=self.out_dir / "tb",
                 log_name=self.study_name,
                 log_version=log_version,
+                ckpt_path=resume,
             )
         except optuna.TrialPruned:
             line.finish("PRUNED")

@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import signal
 from dataclasses import dataclass
 from pathlib import Path
 
 import optuna
-from optuna.study import MaxTrialsCallback
 from optuna.trial import TrialState
 
 from fmnist.data import load_train
@@ -21,13 +21,11 @@ from fmnist.split import make_split
 from fmnist.train import resolve_device
 from search import preset as presets
 from search.errors import SearchError
-from search.objective import Interrupted, Objective, TrialFailed
+from search.objective import Interrupted, Objective
 from search.pruners import make_pruner
 from search.samplers import make_sampler
-from search.storage import DEFAULT_URL, open_storage, safe_url
-
-FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
-MAX_FAILS_IN_A_ROW = 3  # then the problem is not the trial: stop and say so
+from search.storage import DEFAULT_URL, StorageLost, open_storage, safe_url
+from search.worker import FINISHED, MAX_FAILS_IN_A_ROW, work
 
 
 @dataclass(frozen=True)
@@ -41,6 +39,18 @@ class RunOptions:
     data_dir: str | None = None
     device: str = "auto"
     out_dir: str = "runs"
+    workers: int = 1
+    gpus: tuple[int, ...] = ()
+    workers_per_gpu: int = 1
+    worker_index: int | None = None  # set in a worker process started by `--workers K`
+    grace_s: float = 30.0
+
+
+STORAGE_RETRY_S = 120.0  # a worker rides out a storage restart this long, then stops
+
+
+def storage_url(preset: presets.StudyPreset, opts: RunOptions) -> str:
+    return opts.storage or preset.storage or DEFAULT_URL
 
 
 def study_attrs(preset: presets.StudyPreset, data_dir) -> dict[str, object]:
@@ -58,10 +68,12 @@ def study_attrs(preset: presets.StudyPreset, data_dir) -> dict[str, object]:
 
 
 def open_study(preset: presets.StudyPreset, opts: RunOptions) -> optuna.Study:
-    url = opts.storage or preset.storage or DEFAULT_URL
-    storage = open_storage(url)
+    url = storage_url(preset, opts)
+    storage = open_storage(url, retry_s=STORAGE_RETRY_S)
     name = opts.study_name or preset.name
     seed = preset.sampler.seed if opts.seed is None else opts.seed
+    # Workers seeded alike would propose the same first points.
+    seed += opts.worker_index or 0
     attrs = study_attrs(preset, opts.data_dir)
     existing = name in {s.study_name for s in optuna.get_all_study_summaries(storage)}
     optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -105,6 +117,9 @@ def signals_interrupt():
     """SIGINT and SIGTERM raise ``Interrupted`` in the main thread while a search runs."""
 
     def handler(signum, _frame):
+        # Once: a second signal must not break the clean-up that marks the trial.
+        for s in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(s, signal.SIG_IGN)
         raise Interrupted(f"interrupted by {signal.Signals(signum).name}")
 
     old = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
@@ -117,55 +132,64 @@ def signals_interrupt():
 
 def run(opts: RunOptions) -> optuna.Study:
     preset = presets.load(opts.study)
+    if opts.worker_index is None and (opts.workers > 1 or opts.gpus):
+        from search.launcher import launch
+
+        return launch(preset, opts)
     target = opts.n_trials or preset.n_trials
     timeout = opts.timeout if opts.timeout is not None else (preset.timeout or None)
     device = resolve_device(opts.device)
+    if threads := os.environ.get("FMNIST_SEARCH_THREADS"):
+        import torch
+
+        torch.set_num_threads(int(threads))  # K workers share the cores, not oversubscribe
+    optuna.logging.set_verbosity(optuna.logging.ERROR)  # our console lines say it once
+    logging.getLogger("optuna").setLevel(logging.ERROR)
     study = open_study(preset, opts)
+    prefix = "" if opts.worker_index is None else f"[w{opts.worker_index}] "
     objective = Objective(
         preset,
         data_dir=opts.data_dir,
         device=device,
         out_dir=Path(opts.out_dir),
         study_name=study.study_name,
+        prefix=prefix,
     )
     missing = target - finished_count(study)
     if missing <= 0:
-        print(
-            f"study {study.study_name!r} already has {target} finished trials; "
-            "raise --n-trials to run more"
-        )
+        if opts.worker_index is None:
+            print(
+                f"study {study.study_name!r} already has {target} finished trials; "
+                "raise --n-trials to run more"
+            )
         return study
-    print(
-        f"study {study.study_name!r}: {missing} of {target} trials to run "
-        f"(space {preset.space}, {preset.epochs} epochs, pruner {preset.pruner.name}, "
-        f"device {device})"
-    )
-    fails = []
-
-    def stop_on_repeated_failure(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
-        fails[:] = fails + [trial] if trial.state == TrialState.FAIL else []
-        if len(fails) >= MAX_FAILS_IN_A_ROW:
-            study.stop()
-
-    optuna.logging.set_verbosity(optuna.logging.ERROR)  # our console lines say it once
-    logging.getLogger("optuna").setLevel(logging.ERROR)
+    if opts.worker_index is None:
+        print(
+            f"study {study.study_name!r}: {missing} of {target} trials to run "
+            f"(space {preset.space}, {preset.epochs} epochs, pruner {preset.pruner.name}, "
+            f"device {device})"
+        )
     with signals_interrupt():
         try:
-            study.optimize(
+            ran = work(
+                study,
                 objective,
-                n_trials=missing,
+                target=target,
+                url=storage_url(preset, opts),
                 timeout=timeout,
-                catch=(TrialFailed,),
-                callbacks=[MaxTrialsCallback(target, states=FINISHED), stop_on_repeated_failure],
+                grace_s=opts.grace_s,
             )
         except Interrupted as e:
             raise SearchError(
                 f"{e}; the running trial is marked FAIL and every finished trial is kept: "
                 "rerun the same command to finish the study"
             ) from None
-    if len(fails) >= MAX_FAILS_IN_A_ROW:
+        except StorageLost as e:
+            raise SearchError(str(e)) from None
+    tail = ran[-MAX_FAILS_IN_A_ROW:]
+    if len(tail) == MAX_FAILS_IN_A_ROW and all(t.state == TrialState.FAIL for t in tail):
         raise SearchError(
-            f"{len(fails)} trials failed in a row, the last with: "
-            f"{fails[-1].user_attrs.get('fail_reason')}; fix that and rerun"
+            f"{len(tail)} trials failed in a row, the last with: "
+            f"{tail[-1].user_attrs.get('fail_reason')}; fix that and rerun"
         )
     return study

@@ -6,7 +6,12 @@ Optuna's journal storage.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
+import hashlib
 import logging
+import time
+import warnings
 from pathlib import Path
 
 import optuna
@@ -41,14 +46,23 @@ def _engine_kwargs(url: str) -> dict:
     return {"pool_pre_ping": True, "connect_args": {"connect_timeout": 10}}
 
 
-def open_storage(url: str | None) -> optuna.storages.BaseStorage:
+def open_storage(url: str | None, *, retry_s: float = 0.0) -> optuna.storages.BaseStorage:
+    """The storage at ``url``; with ``retry_s`` > 0, every call retries a lost connection for
+    up to that many seconds (a worker's view; one-shot commands fail at once)."""
+    storage = _open(url)
+    return RetryingStorage(storage, url or DEFAULT_URL, retry_s) if retry_s > 0 else storage
+
+
+def _open(url: str | None) -> optuna.storages.BaseStorage:
     url = url or DEFAULT_URL
     scheme = url.split(":", 1)[0].split("+", 1)[0]
     try:
         if scheme == "redis":
             from optuna.storages.journal import JournalRedisBackend
 
-            storage = optuna.storages.JournalStorage(JournalRedisBackend(url))
+            with warnings.catch_warnings():  # "experimental" since Optuna 3.1; we test it
+                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                storage = optuna.storages.JournalStorage(JournalRedisBackend(url))
             storage.get_all_studies()  # connects; the backend itself is lazy
             return storage
         if scheme == "sqlite":
@@ -57,7 +71,13 @@ def open_storage(url: str | None) -> optuna.storages.BaseStorage:
                 Path(database).parent.mkdir(parents=True, exist_ok=True)
         # Alembic and SQLAlchemy log every migration step at INFO; a user needs none of it.
         logging.getLogger("alembic").setLevel(logging.WARNING)
-        return optuna.storages.RDBStorage(url, engine_kwargs=_engine_kwargs(url))
+        storage = optuna.storages.RDBStorage(url, engine_kwargs=_engine_kwargs(url))
+        if scheme == "sqlite":
+            # WAL lets readers (the dashboard, other workers) run beside a writer; it is a
+            # property of the file, so setting it once holds for every later connection.
+            with storage.engine.connect() as conn:
+                conn.exec_driver_sql("PRAGMA journal_mode=WAL")
+        return storage
     except ModuleNotFoundError as e:
         need = DRIVERS.get(scheme, e.name)
         raise SearchError(f"storage {safe_url(url)} needs the driver {need}") from None
@@ -67,3 +87,137 @@ def open_storage(url: str | None) -> optuna.storages.BaseStorage:
             f"cannot open storage {safe_url(url)}: {reason[:200]}; check that the server is "
             "running and reachable, and the URL's user, password and database"
         ) from None
+
+
+class StorageLost(RuntimeError):
+    """The storage stayed unreachable for longer than a worker's retry budget."""
+
+
+def _transient(e: BaseException) -> bool:
+    import sqlalchemy.exc
+
+    if isinstance(e, sqlalchemy.exc.OperationalError | sqlalchemy.exc.InterfaceError):
+        return True
+    if isinstance(e, sqlalchemy.exc.DBAPIError) and e.connection_invalidated:
+        return True
+    try:
+        import redis.exceptions
+
+        if isinstance(e, redis.exceptions.ConnectionError | redis.exceptions.TimeoutError):
+            return True
+    except ModuleNotFoundError:
+        pass
+    return isinstance(e, ConnectionError)
+
+
+class RetryingStorage(optuna.storages.BaseStorage):
+    """Delegates to a storage, retrying calls that fail on a lost connection with backoff for
+    a bounded time, then raising ``StorageLost``. Finished trials are in the database already;
+    what a retry protects is the trial in flight."""
+
+    def __init__(self, inner: optuna.storages.BaseStorage, url: str, budget_s: float) -> None:
+        self.inner, self.url, self.budget_s = inner, url, budget_s
+
+    def _call(self, name: str, *args, **kwargs):
+        deadline, delay = time.monotonic() + self.budget_s, 0.5
+        while True:
+            try:
+                return getattr(self.inner, name)(*args, **kwargs)
+            except Exception as e:
+                if not _transient(e):
+                    raise
+                if name == "set_trial_state_values" and self._already_set(*args, **kwargs):
+                    return True  # the write landed; only its reply was lost
+                if time.monotonic() + delay > deadline:
+                    raise StorageLost(
+                        f"storage {safe_url(self.url)} unreachable for {self.budget_s:.0f}s "
+                        f"({type(e).__name__}); finished trials are kept there: rerun `run` "
+                        "once it is back"
+                    ) from None
+                logging.getLogger(__name__).warning(
+                    "storage %s unreachable (%s); retrying in %.1fs",
+                    safe_url(self.url),
+                    type(e).__name__,
+                    delay,
+                )
+                time.sleep(delay)
+                delay = min(delay * 2, 10.0)
+
+    def _already_set(self, trial_id, state, values=None) -> bool:
+        try:
+            return self.inner.get_trial(trial_id).state == state
+        except Exception:
+            return False
+
+    def __getattr__(self, name: str):
+        return getattr(self.inner, name)
+
+
+def _delegate(name: str):
+    def method(self, *args, **kwargs):
+        return self._call(name, *args, **kwargs)
+
+    method.__name__ = name
+    return method
+
+
+for _name in [
+    n
+    for n in dir(optuna.storages.BaseStorage)
+    if not n.startswith("_") and callable(getattr(optuna.storages.BaseStorage, n))
+]:
+    setattr(RetryingStorage, _name, _delegate(_name))
+RetryingStorage.__abstractmethods__ = frozenset()
+
+
+@contextlib.contextmanager
+def claim_lock(url: str | None, study_name: str, timeout_s: float = 120.0):
+    """Serialises "is the study short of trials? then start one" across every worker of a
+    study, so K workers reach exactly ``n_trials`` finished trials: a file lock beside a
+    SQLite file, an advisory lock on PostgreSQL / MySQL, a lock key on Redis."""
+    url = url or DEFAULT_URL
+    scheme = url.split(":", 1)[0].split("+", 1)[0]
+    key = f"fmnist-search:{hashlib.sha1(study_name.encode()).hexdigest()[:16]}"
+    if scheme == "sqlite":
+        path = Path(f"{make_url(url).database}.{key.rsplit(':', 1)[1]}.lock")
+        with open(path, "w") as f:
+            fcntl.flock(f, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(f, fcntl.LOCK_UN)
+    elif scheme == "redis":
+        import redis
+
+        with redis.Redis.from_url(url).lock(key, timeout=timeout_s, blocking_timeout=timeout_s):
+            yield
+    else:
+        yield from _sql_lock(url, scheme, key, timeout_s)
+
+
+_ENGINES: dict[str, object] = {}
+
+
+def _sql_lock(url: str, scheme: str, key: str, timeout_s: float):
+    import sqlalchemy
+
+    if url not in _ENGINES:
+        _ENGINES[url] = sqlalchemy.create_engine(url, **_engine_kwargs(url))
+    with _ENGINES[url].connect() as conn:
+        if scheme == "postgresql":
+            lock_id = int.from_bytes(hashlib.sha1(key.encode()).digest()[:8], "big", signed=True)
+            conn.exec_driver_sql(f"SELECT pg_advisory_lock({lock_id})")
+            try:
+                yield
+            finally:
+                conn.exec_driver_sql(f"SELECT pg_advisory_unlock({lock_id})")
+        elif scheme == "mysql":
+            got = conn.exec_driver_sql(f"SELECT GET_LOCK('{key}', {int(timeout_s)})").scalar()
+            if got != 1:
+                raise StorageLost(f"no claim lock on {safe_url(url)} within {timeout_s:.0f}s")
+            try:
+                yield
+            finally:
+                conn.exec_driver_sql(f"SELECT RELEASE_LOCK('{key}')")
+        else:
+            yield

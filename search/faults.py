@@ -1,0 +1,50 @@
+"""Failpoints for the fault-injection tests, read from ``FMNIST_SEARCH_FAULTS``.
+
+A comma-separated list of ``KIND@TRIAL[:EPOCH]``: ``oom@3`` raises an out-of-memory error in
+trial 3's first step, ``nan@5`` poisons trial 5's weights so its loss diverges for real,
+``kill@2:1`` SIGKILLs the worker after trial 2's epoch 1 is validated and checkpointed,
+``error@4`` raises a RuntimeError. Unset, nothing is injected.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+
+import lightning.pytorch as pl
+import torch
+
+ENV = "FMNIST_SEARCH_FAULTS"
+
+
+def planned(trial_number: int) -> list[tuple[str, int]]:
+    out = []
+    for item in filter(None, os.environ.get(ENV, "").split(",")):
+        kind, _, where = item.partition("@")
+        number, _, epoch = where.partition(":")
+        if int(number) == trial_number:
+            out.append((kind, int(epoch or 0)))
+    return out
+
+
+class FaultInjector(pl.Callback):
+    def __init__(self, faults: list[tuple[str, int]]) -> None:
+        self.faults = faults
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
+        for kind, epoch in self.faults:
+            if trainer.current_epoch != epoch or batch_idx != 0:
+                continue
+            if kind == "oom":
+                raise torch.OutOfMemoryError("injected out-of-memory (FMNIST_SEARCH_FAULTS)")
+            if kind == "error":
+                raise RuntimeError("injected error (FMNIST_SEARCH_FAULTS)")
+            if kind == "nan":
+                with torch.no_grad():
+                    for p in pl_module.parameters():
+                        p.fill_(float("nan"))
+
+    def on_validation_end(self, trainer, pl_module) -> None:
+        for kind, epoch in self.faults:
+            if kind == "kill" and trainer.current_epoch == epoch:
+                os.kill(os.getpid(), signal.SIGKILL)

@@ -1,0 +1,75 @@
+"""A worker's loop: claim a trial while the study is short, run it, record how it ended.
+
+Claiming happens under the study's claim lock (see ``storage.claim_lock``): K workers on one
+study, on one machine or many, stop at exactly ``target`` finished trials, and only one of
+them at a time reaps trials whose worker died.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from collections.abc import Callable
+
+import optuna
+from optuna.trial import TrialState
+
+from search.liveness import GRACE_S, Heartbeat, reap_stale
+from search.objective import Interrupted, TrialFailed
+from search.storage import claim_lock
+
+FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
+MAX_FAILS_IN_A_ROW = 3  # then the problem is not the trial: stop and say so
+
+
+def claim(study: optuna.Study, target: int, url: str | None, grace_s: float):
+    """A trial to run, ``None`` to wait for other workers' trials, or ``False`` when done."""
+    with claim_lock(url, study.study_name):
+        reap_stale(study, grace_s)
+        count = Counter(t.state for t in study.get_trials(deepcopy=False))
+        finished = count[TrialState.COMPLETE] + count[TrialState.PRUNED]
+        if finished >= target:
+            return False
+        if finished + count[TrialState.RUNNING] >= target:
+            return None  # enough in flight; one may still fail and need a retry
+        return study.ask()
+
+
+def work(
+    study: optuna.Study,
+    objective: Callable[[optuna.Trial], float],
+    *,
+    target: int,
+    url: str | None,
+    timeout: float | None = None,
+    grace_s: float = GRACE_S,
+    poll_s: float = 2.0,
+    on_trial: Callable[[optuna.trial.FrozenTrial], None] | None = None,
+) -> list[optuna.trial.FrozenTrial]:
+    """Run trials until the study holds ``target`` finished ones (or ``timeout`` passes).
+    Returns the trials this worker ran. Raises ``Interrupted`` after marking its trial."""
+    start, ran, fails = time.monotonic(), [], 0
+    while timeout is None or time.monotonic() - start < timeout:
+        trial = claim(study, target, url, grace_s)
+        if trial is False:
+            break
+        if trial is None:
+            time.sleep(poll_s)
+            continue
+        with Heartbeat(study._storage, trial._trial_id):
+            try:
+                frozen = study.tell(trial, objective(trial))
+            except optuna.TrialPruned:
+                frozen = study.tell(trial, state=TrialState.PRUNED)
+            except TrialFailed:
+                frozen = study.tell(trial, state=TrialState.FAIL)
+            except Interrupted:
+                study.tell(trial, state=TrialState.FAIL)
+                raise
+        ran.append(frozen)
+        if on_trial:
+            on_trial(frozen)
+        fails = fails + 1 if frozen.state == TrialState.FAIL else 0
+        if fails >= MAX_FAILS_IN_A_ROW:
+            break
+    return ran
