@@ -11,6 +11,8 @@ from dataclasses import dataclass
 
 import torch
 
+from fmnist.config import ConfigError
+
 NUM_CLASSES = 10
 
 
@@ -37,7 +39,7 @@ def make_split(labels: torch.Tensor, val_size: int, seed: int, subset: int = 0) 
     labels = labels.cpu()
     n = labels.numel()
     if not 0 <= val_size < n:
-        raise ValueError(f"data.val_size must be in [0, {n}), got {val_size}")
+        raise ConfigError(f"data.val_size must be in [0, {n}), got {val_size}")
     g = torch.Generator().manual_seed(seed)
     by_class = [torch.nonzero(labels == c).flatten() for c in range(NUM_CLASSES)]
     shuffled = [idx[torch.randperm(idx.numel(), generator=g)] for idx in by_class]
@@ -46,7 +48,7 @@ def make_split(labels: torch.Tensor, val_size: int, seed: int, subset: int = 0) 
     rest = [s[k:] for s, k in zip(shuffled, val_counts, strict=True)]
     available = sum(r.numel() for r in rest)
     if subset < 0 or subset > available:
-        raise ValueError(f"data.subset must be in [0, {available}] with this split, got {subset}")
+        raise ConfigError(f"data.subset must be in [0, {available}] with this split, got {subset}")
     if subset:
         # Drawn with a generator of its own so that the subset does not move the split.
         gs = torch.Generator().manual_seed(seed + 1)

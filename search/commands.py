@@ -49,6 +49,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             workers_per_gpu=args.workers_per_gpu,
             worker_index=args.worker_index,
             grace_s=args.heartbeat_grace,
+            storage_retry_s=args.storage_retry,
         )
     )
     if args.worker_index is None:
@@ -194,6 +195,14 @@ def add_subcommands(sub, add_data) -> None:
         metavar="SEC",
         help="a RUNNING trial silent this long lost its worker: it is failed and "
         "retried from its last checkpoint (default 30)",
+    )
+    p.add_argument(
+        "--storage-retry",
+        type=float,
+        default=120.0,
+        metavar="SEC",
+        help="how long a worker retries a lost storage connection before it stops "
+        "with an error (default 120)",
     )
     p.add_argument("--worker-index", type=int, help=argparse.SUPPRESS)
     add_data(p)

@@ -40,6 +40,8 @@ def worker_argv(opts, index: int, device: str, study_name: str, url: str) -> lis
         str(index),
         "--heartbeat-grace",
         str(opts.grace_s),
+        "--storage-retry",
+        str(opts.storage_retry_s),
     ]
     for flag, value in (
         ("--n-trials", opts.n_trials),

@@ -131,9 +131,13 @@ def base_config(preset: StudyPreset) -> RunConfig:
 def validate(preset: StudyPreset) -> None:
     space = space_of(preset)
     ranged = dims(preset)
-    for table, values in [("fixed", preset.fixed)] + [
-        (f"baseline[{i}]", b) for i, b in enumerate(preset.baseline)
-    ]:
+    for name in preset.fixed:  # a fixed value need not lie in the searched range
+        if name not in ranged:
+            raise ValueError(
+                f"fixed: {name!r} is not a parameter of the {space.name} space; "
+                "see `fmnist-search spaces`"
+            )
+    for table, values in [(f"baseline[{i}]", b) for i, b in enumerate(preset.baseline)]:
         for name, value in values.items():
             if name not in ranged:
                 raise ValueError(

@@ -44,9 +44,7 @@ class RunOptions:
     workers_per_gpu: int = 1
     worker_index: int | None = None  # set in a worker process started by `--workers K`
     grace_s: float = 30.0
-
-
-STORAGE_RETRY_S = 120.0  # a worker rides out a storage restart this long, then stops
+    storage_retry_s: float = 120.0  # a worker rides out a storage restart this long, then stops
 
 
 def storage_url(preset: presets.StudyPreset, opts: RunOptions) -> str:
@@ -69,7 +67,7 @@ def study_attrs(preset: presets.StudyPreset, data_dir) -> dict[str, object]:
 
 def open_study(preset: presets.StudyPreset, opts: RunOptions) -> optuna.Study:
     url = storage_url(preset, opts)
-    storage = open_storage(url, retry_s=STORAGE_RETRY_S)
+    storage = open_storage(url, retry_s=opts.storage_retry_s)
     name = opts.study_name or preset.name
     seed = preset.sampler.seed if opts.seed is None else opts.seed
     # Workers seeded alike would propose the same first points.

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from torch import nn
 
-from fmnist.config import VGGConfig
+from fmnist.config import ConfigError, VGGConfig
 from fmnist.models._registry import register
 
 
@@ -10,7 +10,7 @@ from fmnist.models._registry import register
 def build(cfg: VGGConfig, num_classes: int) -> nn.Module:
     """conv-ReLU-BN (the report's order) blocks, max-pool after the first ``pools`` blocks."""
     if cfg.pools > len(cfg.widths):
-        raise ValueError("vgg: pools cannot exceed the number of blocks")
+        raise ConfigError("vgg: pools cannot exceed the number of blocks")
     layers: list[nn.Module] = []
     cin, side = 1, 28
     for i, width in enumerate(cfg.widths):

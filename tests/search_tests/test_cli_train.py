@@ -1,0 +1,169 @@
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from fmnist.config import RunConfig, dump_toml, from_dict, replace
+from search.cli import main
+
+METRICS_FIELDS = {
+    "val_acc",
+    "test_acc",
+    "params",
+    "macs",
+    "epoch_seconds",
+    "config",
+    "split_fingerprint",
+    "packages",
+    "git_commit",
+    "lockbox_openings",
+    "train_images",
+    "seed",
+}
+
+
+@pytest.fixture
+def small_toml(tmp_path: Path, tiny_config: RunConfig) -> Path:
+    path = tmp_path / "small.toml"
+    path.write_text(dump_toml(replace(tiny_config, epochs=3, **{"data.subset": 0})))
+    return path
+
+
+def train_args(config: Path | str, out: Path, data_dir: Path) -> list[str]:
+    return [
+        "train",
+        "--config",
+        str(config),
+        "--epochs",
+        "1",
+        "--subset",
+        "1000",
+        "--out",
+        str(out),
+        "--data-dir",
+        str(data_dir),
+        "--device",
+        "cpu",
+    ]
+
+
+def check_run(out: Path, stdout: str, tiny_config: RunConfig) -> None:
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert METRICS_FIELDS <= set(metrics)
+    assert f"validation accuracy {metrics['val_acc']:.4f}" in stdout
+    assert metrics["split_fingerprint"] in stdout
+    # The flags override the file, and the file's other values stand.
+    assert from_dict(RunConfig, metrics["config"]) == tiny_config
+    assert metrics["test_acc"] is None and metrics["lockbox_openings"] == 0
+    assert metrics["train_images"] == 1000 and len(metrics["epoch_seconds"]) == 1
+    assert (out / "model.ckpt").is_file() and (out / "config.toml").is_file()
+
+
+def test_train_in_process(
+    small_toml: Path,
+    tiny_config: RunConfig,
+    data_dir: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    out = tmp_path / "run"
+    assert main(train_args(small_toml, out, data_dir)) == 0
+    check_run(out, capsys.readouterr().out, tiny_config)
+
+
+def test_train_console_script(
+    small_toml: Path, tiny_config: RunConfig, data_dir: Path, tmp_path: Path
+) -> None:
+    """What a user runs: the installed ``fmnist-search`` script, in a process of its own."""
+    script = Path(sys.executable).parent / "fmnist-search"
+    assert script.is_file(), "install the package: pip install -e '.[test]'"
+    out = tmp_path / "run"
+    done = subprocess.run(
+        [str(script), *train_args(small_toml, out, data_dir)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=tmp_path,
+        env={**os.environ, "PYTHONWARNINGS": "ignore"},
+    )
+    assert done.returncode == 0, done.stderr
+    check_run(out, done.stdout, tiny_config)
+
+
+def one_error_line(argv: list[str], capsys: pytest.CaptureFixture[str]) -> str:
+    assert main(argv) == 2
+    captured = capsys.readouterr()
+    lines = captured.err.strip().splitlines()
+    assert len(lines) == 1, captured.err
+    assert lines[0].startswith("fmnist-search: error: ")
+    return lines[0]
+
+
+def test_unknown_config_key(
+    tmp_path: Path, data_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[model]\nfamily = "resnet"\nwidthz = [8, 16]\n')
+    line = one_error_line(train_args(bad, tmp_path / "run", data_dir), capsys)
+    assert str(bad) in line and "'model.widthz'" in line
+
+
+def test_wrong_config_type(
+    tmp_path: Path, data_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[optim]\nlr = "fast"\n')
+    line = one_error_line(train_args(bad, tmp_path / "run", data_dir), capsys)
+    assert "optim.lr" in line
+
+
+def test_inconsistent_model_config(
+    tmp_path: Path, data_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[model]\nfamily = "resnet"\nwidths = [8, 16]\nblocks = [1]\n')
+    line = one_error_line(train_args(bad, tmp_path / "run", data_dir), capsys)
+    assert "one entry per stage" in line
+
+
+def test_unknown_config_name(
+    tmp_path: Path, data_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    line = one_error_line(train_args("resnett", tmp_path / "run", data_dir), capsys)
+    assert "'resnett'" in line and "mobilenet, resnet, vgg" in line
+
+
+def test_missing_config_file(
+    tmp_path: Path, data_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    absent = tmp_path / "absent.toml"
+    line = one_error_line(train_args(absent, tmp_path / "run", data_dir), capsys)
+    assert str(absent) in line and "does not exist" in line
+
+
+def test_missing_data(small_toml: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    empty = tmp_path / "no-data"
+    empty.mkdir()
+    line = one_error_line(train_args(small_toml, tmp_path / "run", empty), capsys)
+    assert str(empty) in line and "dataset-fashion-mnist" in line
+
+
+def test_subset_too_large(
+    small_toml: Path, tmp_path: Path, data_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = train_args(small_toml, tmp_path / "run", data_dir)
+    argv[argv.index("--subset") + 1] = "100000"
+    line = one_error_line(argv, capsys)
+    assert "data.subset" in line
+
+
+def test_config_is_required(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        main(["train"])
+    assert exit_.value.code == 2
+    assert "--config" in capsys.readouterr().err
