@@ -6,10 +6,8 @@ rerunning the same command after an interruption trains only what is missing.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
-import signal
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,7 +23,7 @@ from search.objective import Interrupted, Objective
 from search.pruners import make_pruner
 from search.samplers import make_sampler
 from search.storage import DEFAULT_URL, StorageLost, open_storage, safe_url
-from search.worker import FINISHED, MAX_FAILS_IN_A_ROW, work
+from search.worker import FINISHED, MAX_FAILS_IN_A_ROW, signals_interrupt, work
 
 
 @dataclass(frozen=True)
@@ -110,24 +108,6 @@ def finished_count(study: optuna.Study) -> int:
     return len(study.get_trials(deepcopy=False, states=FINISHED))
 
 
-@contextlib.contextmanager
-def signals_interrupt():
-    """SIGINT and SIGTERM raise ``Interrupted`` in the main thread while a search runs."""
-
-    def handler(signum, _frame):
-        # Once: a second signal must not break the clean-up that marks the trial.
-        for s in (signal.SIGINT, signal.SIGTERM):
-            signal.signal(s, signal.SIG_IGN)
-        raise Interrupted(f"interrupted by {signal.Signals(signum).name}")
-
-    old = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        yield
-    finally:
-        for s, h in old.items():
-            signal.signal(s, h)
-
-
 def run(opts: RunOptions) -> optuna.Study:
     preset = presets.load(opts.study)
     if opts.worker_index is None and (opts.workers > 1 or opts.gpus):
@@ -176,6 +156,7 @@ def run(opts: RunOptions) -> optuna.Study:
                 url=storage_url(preset, opts),
                 timeout=timeout,
                 grace_s=opts.grace_s,
+                retry_s=opts.storage_retry_s,
             )
         except Interrupted as e:
             raise SearchError(

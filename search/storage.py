@@ -93,7 +93,18 @@ class StorageLost(RuntimeError):
     """The storage stayed unreachable for longer than a worker's retry budget."""
 
 
-def _transient(e: BaseException) -> bool:
+def _transient(e: BaseException | None) -> bool:
+    """A lost connection, here or anywhere down the chain (Optuna wraps SQLAlchemy's errors in
+    its own StorageInternalError)."""
+    seen = 0
+    while e is not None and seen < 8:
+        if _transient_one(e):
+            return True
+        e, seen = e.__cause__ or e.__context__, seen + 1
+    return False
+
+
+def _transient_one(e: BaseException) -> bool:
     import sqlalchemy.exc
 
     if isinstance(e, sqlalchemy.exc.OperationalError | sqlalchemy.exc.InterfaceError):
@@ -171,10 +182,11 @@ RetryingStorage.__abstractmethods__ = frozenset()
 
 
 @contextlib.contextmanager
-def claim_lock(url: str | None, study_name: str, timeout_s: float = 120.0):
+def claim_lock(url: str | None, study_name: str, retry_s: float = 120.0):
     """Serialises "is the study short of trials? then start one" across every worker of a
     study, so K workers reach exactly ``n_trials`` finished trials: a file lock beside a
-    SQLite file, an advisory lock on PostgreSQL / MySQL, a lock key on Redis."""
+    SQLite file, an advisory lock on PostgreSQL / MySQL, a lock key on Redis. Taking the lock
+    rides out a lost connection for ``retry_s`` seconds, like every other storage call."""
     url = url or DEFAULT_URL
     scheme = url.split(":", 1)[0].split("+", 1)[0]
     key = f"fmnist-search:{hashlib.sha1(study_name.encode()).hexdigest()[:16]}"
@@ -186,38 +198,69 @@ def claim_lock(url: str | None, study_name: str, timeout_s: float = 120.0):
                 yield
             finally:
                 fcntl.flock(f, fcntl.LOCK_UN)
-    elif scheme == "redis":
-        import redis
-
-        with redis.Redis.from_url(url).lock(key, timeout=timeout_s, blocking_timeout=timeout_s):
-            yield
-    else:
-        yield from _sql_lock(url, scheme, key, timeout_s)
+        return
+    deadline, delay = time.monotonic() + retry_s, 0.5
+    while True:
+        try:
+            release = _acquire(url, scheme, key)
+            break
+        except Exception as e:
+            if not _transient(e) or time.monotonic() + delay > deadline:
+                if _transient(e):
+                    raise StorageLost(
+                        f"storage {safe_url(url)} unreachable for {retry_s:.0f}s "
+                        "while claiming a trial; finished trials are kept there: "
+                        "rerun `run` once it is back"
+                    ) from None
+                raise
+            time.sleep(delay)
+            delay = min(delay * 2, 10.0)
+    try:
+        yield
+    finally:
+        try:
+            release()
+        except Exception:
+            pass  # a dropped connection released its lock with it
 
 
 _ENGINES: dict[str, object] = {}
 
 
-def _sql_lock(url: str, scheme: str, key: str, timeout_s: float):
+def _acquire(url: str, scheme: str, key: str):
+    """Take the study's lock; returns the function that releases it."""
+    if scheme == "redis":
+        import redis
+
+        lock = redis.Redis.from_url(url).lock(key, timeout=300, blocking_timeout=300)
+        if not lock.acquire():
+            raise StorageLost(f"no claim lock on {safe_url(url)} within 300s")
+        return lock.release
     import sqlalchemy
 
     if url not in _ENGINES:
         _ENGINES[url] = sqlalchemy.create_engine(url, **_engine_kwargs(url))
-    with _ENGINES[url].connect() as conn:
+    conn = _ENGINES[url].connect()
+    try:
         if scheme == "postgresql":
             lock_id = int.from_bytes(hashlib.sha1(key.encode()).digest()[:8], "big", signed=True)
             conn.exec_driver_sql(f"SELECT pg_advisory_lock({lock_id})")
-            try:
-                yield
-            finally:
-                conn.exec_driver_sql(f"SELECT pg_advisory_unlock({lock_id})")
+            sql = f"SELECT pg_advisory_unlock({lock_id})"
         elif scheme == "mysql":
-            got = conn.exec_driver_sql(f"SELECT GET_LOCK('{key}', {int(timeout_s)})").scalar()
-            if got != 1:
-                raise StorageLost(f"no claim lock on {safe_url(url)} within {timeout_s:.0f}s")
-            try:
-                yield
-            finally:
-                conn.exec_driver_sql(f"SELECT RELEASE_LOCK('{key}')")
+            if conn.exec_driver_sql(f"SELECT GET_LOCK('{key}', 300)").scalar() != 1:
+                raise StorageLost(f"no claim lock on {safe_url(url)} within 300s")
+            sql = f"SELECT RELEASE_LOCK('{key}')"
         else:
-            yield
+            sql = None
+    except BaseException:
+        conn.close()
+        raise
+
+    def release() -> None:
+        try:
+            if sql:
+                conn.exec_driver_sql(sql)
+        finally:
+            conn.close()
+
+    return release

@@ -1,0 +1,51 @@
+"""A worker SIGKILLed mid-trial: its trial is failed after the grace period, retried by a live
+worker, resumed from its checkpoint, with its reported epochs intact."""
+
+from __future__ import annotations
+
+from optuna.trial import TrialState
+
+from tests.reliability_tests.conftest import TINY, cli, load
+
+
+def test_killed_trial_resumes_from_checkpoint(tmp_path, study_name):
+    url = f"sqlite:///{tmp_path}/study.db"
+    preset = tmp_path / "two_epochs.toml"
+    preset.write_text(TINY.read_text().replace("epochs = 1", "epochs = 3"))
+    # Trial 1's worker dies right after its epoch 1 (the second) is validated and saved.
+    r = cli(
+        "run",
+        "--study",
+        str(preset),
+        "--storage",
+        url,
+        "--study-name",
+        study_name,
+        "--workers",
+        "2",
+        "--n-trials",
+        "6",
+        "--heartbeat-grace",
+        "6",
+        "--out",
+        str(tmp_path / "runs"),
+        env={"FMNIST_SEARCH_FAULTS": "kill@1:1"},
+    )
+    assert r.returncode == 0, (r.stdout + r.stderr)[-3000:]
+    assert "died" in r.stderr  # the launcher says a worker was lost, and that it was covered
+    trials = load(url, study_name).trials
+    dead = trials[1]
+    assert dead.state == TrialState.FAIL
+    assert "no heartbeat" in dead.user_attrs["fail_reason"]
+    assert dead.user_attrs["trained_epochs"] == [0, 1]
+    retry = next(t for t in trials if t.user_attrs.get("retry_of") == 1)
+    assert retry.state == TrialState.COMPLETE
+    assert retry.params == dead.params
+    assert retry.user_attrs["config"] == dead.user_attrs["config"]
+    assert retry.user_attrs["resumed_from"] == {"trial": 1, "epochs_done": 2}
+    assert retry.user_attrs["trained_epochs"] == [2]  # epochs 0 and 1 were not trained again
+    assert set(retry.intermediate_values) == {0, 1, 2}
+    for epoch in (0, 1):
+        assert retry.intermediate_values[epoch] == dead.intermediate_values[epoch]
+    finished = [t for t in trials if t.state in (TrialState.COMPLETE, TrialState.PRUNED)]
+    assert len(finished) == 6

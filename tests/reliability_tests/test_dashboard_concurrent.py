@@ -1,0 +1,77 @@
+"""optuna-dashboard reading a SQLite study while four workers write to it: no worker sees a
+storage error, and the dashboard keeps answering."""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+
+from optuna.trial import TrialState
+
+from tests.reliability_tests.conftest import ROOT, TINY, load, start
+from tests.reliability_tests.test_workers import STORAGE_ERRORS
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _get(url: str):
+    with urllib.request.urlopen(url, timeout=10) as r:
+        return json.loads(r.read())
+
+
+def test_dashboard_beside_four_writing_workers(tmp_path, study_name):
+    url = f"sqlite:///{tmp_path}/study.db"
+    port = _free_port()
+    runner = start(
+        "run",
+        "--study",
+        str(TINY),
+        "--storage",
+        url,
+        "--study-name",
+        study_name,
+        "--workers",
+        "4",
+        "--n-trials",
+        "40",
+        "--out",
+        str(tmp_path / "runs"),
+        log=tmp_path / "run.log",
+    )
+    dash = subprocess.Popen(
+        [sys.executable, "-m", "search.cli", "dashboard", "--storage", url, "--port", str(port)],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=open(tmp_path / "dash.log", "w"),
+    )
+    answers = 0
+    try:
+        while runner.poll() is None:
+            time.sleep(0.5)
+            try:
+                studies = _get(f"http://127.0.0.1:{port}/api/studies")
+            except OSError:
+                continue  # still starting
+            answers += 1
+            for s in studies["study_summaries"]:
+                if s["study_name"] == study_name:
+                    _get(f"http://127.0.0.1:{port}/api/studies/{s['study_id']}?after=0")
+    finally:
+        dash.terminate()
+        dash.wait(timeout=30)
+    log = (tmp_path / "run.log").read_text()
+    assert runner.returncode == 0, log[-3000:]
+    for error in STORAGE_ERRORS:
+        assert error not in log
+    assert answers >= 5
+    assert "Traceback" not in (tmp_path / "dash.log").read_text()
+    finished = [t for t in load(url, study_name).trials if t.state == TrialState.COMPLETE]
+    assert len(finished) == 40

@@ -1,0 +1,64 @@
+"""SIGINT and SIGTERM: the running trials end FAIL with the signal as reason, nothing stays
+RUNNING, and `run` again completes the study without redoing finished trials."""
+
+from __future__ import annotations
+
+import signal
+import time
+
+import pytest
+from optuna.trial import TrialState
+
+from tests.reliability_tests.conftest import TINY, cli, load, start
+
+FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
+
+
+@pytest.mark.parametrize(("sig", "workers"), [(signal.SIGINT, 1), (signal.SIGTERM, 2)])
+def test_signal_marks_trial_and_run_resumes(sig, workers, tmp_path, study_name):
+    url = f"sqlite:///{tmp_path}/study.db"
+    preset = tmp_path / "slow.toml"
+    preset.write_text(TINY.read_text().replace("epochs = 1", "epochs = 2"))
+    args = [
+        "run",
+        "--study",
+        str(preset),
+        "--storage",
+        url,
+        "--study-name",
+        study_name,
+        "--workers",
+        str(workers),
+        "--n-trials",
+        "5",
+        "--out",
+        str(tmp_path / "runs"),
+    ]
+    proc = start(*args, log=tmp_path / "first.log")
+    deadline = time.monotonic() + 240
+    while time.monotonic() < deadline:
+        time.sleep(0.5)
+        try:
+            trials = load(url, study_name).trials
+        except Exception:
+            continue
+        if sum(t.state in FINISHED for t in trials) >= 2 and any(
+            t.state == TrialState.RUNNING for t in trials
+        ):
+            break
+    proc.send_signal(sig)
+    assert proc.wait(timeout=120) != 0
+    log = (tmp_path / "first.log").read_text()
+    assert "rerun" in log
+    trials = load(url, study_name).trials
+    assert not [t for t in trials if t.state == TrialState.RUNNING]
+    stopped = [t for t in trials if t.state == TrialState.FAIL]
+    assert stopped and all(sig.name in t.user_attrs["fail_reason"] for t in stopped)
+    before = {t.number: (t.params, t.value) for t in trials if t.state in FINISHED}
+
+    r = cli(*args)
+    assert r.returncode == 0, (r.stdout + r.stderr)[-3000:]
+    trials = load(url, study_name).trials
+    finished = {t.number: (t.params, t.value) for t in trials if t.state in FINISHED}
+    assert len(finished) == 5
+    assert all(finished[n] == before[n] for n in before)  # kept, not redone

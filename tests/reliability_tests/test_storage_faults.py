@@ -1,0 +1,167 @@
+"""Storage faults: unreachable at start, and a private PostgreSQL server stopped and restarted
+(or stopped for good) while a worker runs. The private server lives in a temporary folder;
+the shared one on 5432 is never touched."""
+
+from __future__ import annotations
+
+import glob
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+
+import pytest
+from optuna.trial import TrialState
+
+from tests.reliability_tests.conftest import TINY, cli, load, start
+
+FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class PrivatePostgres:
+    def __init__(self) -> None:
+        bins = sorted(glob.glob("/usr/lib/postgresql/*/bin/pg_ctl"))
+        if not bins or shutil.which("runuser") is None:
+            pytest.skip("no PostgreSQL server binaries (pg_ctl) on this machine")
+        self.bin = os.path.dirname(bins[-1])
+        self.dir = tempfile.mkdtemp(prefix="fmnist-pg-")
+        shutil.chown(self.dir, "postgres", "postgres")
+        self.port = _free_port()
+        self.url = f"postgresql+psycopg://postgres@127.0.0.1:{self.port}/postgres"
+        self._as_postgres(
+            f"{self.bin}/initdb", "-D", f"{self.dir}/data", "-A", "trust", "-U", "postgres"
+        )
+
+    def _as_postgres(self, *cmd: str) -> None:
+        prefix = [] if os.geteuid() != 0 else ["runuser", "-u", "postgres", "--"]
+        subprocess.run(prefix + list(cmd), check=True, capture_output=True, timeout=120)
+
+    def start(self) -> None:
+        self._as_postgres(
+            f"{self.bin}/pg_ctl",
+            "-D",
+            f"{self.dir}/data",
+            "-w",
+            "-l",
+            f"{self.dir}/log",
+            "-o",
+            f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1",
+            "start",
+        )
+
+    def stop(self) -> None:
+        self._as_postgres(
+            f"{self.bin}/pg_ctl", "-D", f"{self.dir}/data", "-w", "-m", "fast", "stop"
+        )
+
+    def cleanup(self) -> None:
+        try:
+            self.stop()
+        except subprocess.CalledProcessError:
+            pass
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+@pytest.fixture
+def private_pg():
+    pg = PrivatePostgres()
+    try:
+        pg.start()
+    except subprocess.CalledProcessError as e:
+        pg.cleanup()
+        pytest.skip(f"cannot start a private PostgreSQL: {e.stderr[-200:]!r}")
+    yield pg
+    pg.cleanup()
+
+
+def _wait_finished(url: str, name: str, n: int, proc: subprocess.Popen, timeout=180) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and proc.poll() is None:
+        try:
+            if sum(t.state in FINISHED for t in load(url, name).trials) >= n:
+                return
+        except Exception:
+            pass
+        time.sleep(0.5)
+    raise AssertionError(f"fewer than {n} trials finished in time")
+
+
+def test_unreachable_storage_at_start_is_one_line(tmp_path):
+    url = f"postgresql+psycopg://postgres@127.0.0.1:{_free_port()}/test"
+    r = cli("run", "--study", str(TINY), "--storage", url, "--out", str(tmp_path), timeout=120)
+    assert r.returncode == 2
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and "cannot open storage" in lines[0]
+    assert f"127.0.0.1:{url.rsplit(':', 1)[1].split('/')[0]}" in lines[0]
+
+
+@pytest.mark.server
+def test_restarted_storage_mid_run_loses_nothing(private_pg, tmp_path, study_name):
+    url = private_pg.url
+    preset = tmp_path / "p.toml"
+    preset.write_text(TINY.read_text().replace("epochs = 1", "epochs = 2"))
+    args = [
+        "run",
+        "--study",
+        str(preset),
+        "--storage",
+        url,
+        "--study-name",
+        study_name,
+        "--n-trials",
+        "14",
+        "--out",
+        str(tmp_path / "runs"),
+        "--storage-retry",
+        "120",
+    ]
+    proc = start(*args, log=tmp_path / "run.log")
+    _wait_finished(url, study_name, 3, proc)
+    before = {t.number: t.value for t in load(url, study_name).trials if t.state in FINISHED}
+    private_pg.stop()
+    time.sleep(5)
+    private_pg.start()
+    assert proc.wait(timeout=300) == 0, (tmp_path / "run.log").read_text()[-3000:]
+    assert "unreachable" in (tmp_path / "run.log").read_text()  # it did ride out the outage
+    trials = load(url, study_name).trials
+    finished = {t.number: t.value for t in trials if t.state in FINISHED}
+    assert len(finished) == 14
+    assert all(finished[n] == v for n, v in before.items())
+    assert not [t for t in trials if t.state == TrialState.RUNNING]
+
+
+@pytest.mark.server
+def test_storage_gone_for_good_stops_with_clear_error(private_pg, tmp_path, study_name):
+    url = private_pg.url
+    args = [
+        "run",
+        "--study",
+        str(TINY),
+        "--storage",
+        url,
+        "--study-name",
+        study_name,
+        "--n-trials",
+        "200",
+        "--out",
+        str(tmp_path / "runs"),
+        "--storage-retry",
+        "6",
+    ]
+    proc = start(*args, log=tmp_path / "run.log")
+    _wait_finished(url, study_name, 2, proc)
+    private_pg.stop()
+    assert proc.wait(timeout=180) == 2
+    last = (tmp_path / "run.log").read_text().strip().splitlines()[-1]
+    assert last.startswith("fmnist-search: error:") and "unreachable" in last
+    private_pg.start()
+    finished = [t for t in load(url, study_name).trials if t.state in FINISHED]
+    assert len(finished) >= 2  # everything finished before the outage is still there

@@ -1,0 +1,40 @@
+"""Out-of-memory, runtime errors and diverging losses fail their own trial only."""
+
+from __future__ import annotations
+
+from optuna.trial import TrialState
+
+from tests.reliability_tests.conftest import TINY, cli, load
+
+
+def test_bad_trials_fail_with_reason_and_the_good_ones_finish(tmp_path, study_name):
+    url = f"sqlite:///{tmp_path}/study.db"
+    r = cli(
+        "run",
+        "--study",
+        str(TINY),
+        "--storage",
+        url,
+        "--study-name",
+        study_name,
+        "--n-trials",
+        "12",
+        "--out",
+        str(tmp_path / "runs"),
+        env={"FMNIST_SEARCH_FAULTS": "oom@2,nan@5,error@8"},
+    )
+    assert r.returncode == 0, (r.stdout + r.stderr)[-3000:]
+    trials = load(url, study_name).trials
+    by_number = {t.number: t for t in trials}
+    assert by_number[2].state == TrialState.FAIL
+    assert "OutOfMemoryError" in by_number[2].user_attrs["fail_reason"]
+    assert by_number[5].state == TrialState.FAIL
+    assert "loss became nan" in by_number[5].user_attrs["fail_reason"]
+    assert by_number[8].state == TrialState.FAIL
+    assert "RuntimeError" in by_number[8].user_attrs["fail_reason"]
+    finished = [t for t in trials if t.state == TrialState.COMPLETE]
+    assert len(finished) == 12
+    assert len(trials) == 15
+    # A worker's memory does not grow with the trials it has run.
+    rss = [t.user_attrs["max_rss_mb"] for t in sorted(trials, key=lambda t: t.number)]
+    assert rss[-1] - rss[3] < 150, rss

@@ -1,0 +1,44 @@
+"""K worker processes on every storage: exactly the asked number of finished trials."""
+
+from __future__ import annotations
+
+from optuna.trial import TrialState
+
+from tests.reliability_tests.conftest import TINY, cli, load
+
+STORAGE_ERRORS = (
+    "database is locked",
+    "OperationalError",
+    "Traceback",
+    "unreachable",
+    "ConnectionError",
+)
+
+
+def test_four_workers_finish_exactly_160_trials(storage_url, study_name, tmp_path):
+    r = cli(
+        "run",
+        "--study",
+        str(TINY),
+        "--storage",
+        storage_url,
+        "--study-name",
+        study_name,
+        "--workers",
+        "4",
+        "--n-trials",
+        "160",
+        "--out",
+        str(tmp_path / "runs"),
+    )
+    log = r.stdout + r.stderr
+    assert r.returncode == 0, log[-3000:]
+    for error in STORAGE_ERRORS:
+        assert error not in log
+    trials = load(storage_url, study_name).trials
+    finished = [t for t in trials if t.state in (TrialState.COMPLETE, TrialState.PRUNED)]
+    assert len(finished) == 160
+    assert len({t.number for t in trials}) == len(trials)
+    assert all(t.state != TrialState.RUNNING for t in trials)
+    # Every worker took part: trial lines carry the worker's prefix.
+    assert {f"[w{i}]" for i in range(4)} <= {line[:4] for line in r.stdout.splitlines()}
