@@ -1,4 +1,4 @@
-"""The search subcommands: run, studies, show, export, retrain, dashboard, spaces."""
+"""The search subcommands: run, studies, show, export, retrain, dashboard, report, spaces."""
 
 from __future__ import annotations
 
@@ -15,6 +15,14 @@ from search.storage import DEFAULT_URL, open_storage, safe_url
 
 def _storage_arg(p: argparse.ArgumentParser) -> None:
     p.add_argument("--storage", help=f"SQLAlchemy URL or redis:// URL (default {DEFAULT_URL})")
+
+
+def _artifacts_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--artifacts",
+        metavar="DIR",
+        help="artifact store folder (default: beside a SQLite file, else runs/artifacts)",
+    )
 
 
 def load_study(name: str, storage_url: str | None) -> optuna.Study:
@@ -50,6 +58,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             worker_index=args.worker_index,
             grace_s=args.heartbeat_grace,
             storage_retry_s=args.storage_retry,
+            artifacts=args.artifacts,
         )
     )
     if args.worker_index is None:
@@ -68,7 +77,7 @@ def cmd_studies(args: argparse.Namespace) -> int:
         study = optuna.load_study(study_name=s.study_name, storage=storage)
         trials = study.get_trials(deepcopy=False)
         count = {state: sum(t.state == state for t in trials) for state in TrialState}
-        done = [t.value for t in trials if t.state == TrialState.COMPLETE]
+        done = [t.values[0] for t in trials if t.state == TrialState.COMPLETE]
         best = f"{max(done):.4f}" if done else "-"
         print(
             f"{s.study_name:<24} {count[TrialState.COMPLETE]:>8} {count[TrialState.PRUNED]:>7} "
@@ -78,21 +87,28 @@ def cmd_studies(args: argparse.Namespace) -> int:
 
 
 def pruning_figures(study: optuna.Study) -> dict[str, int]:
-    """Epochs trained against the epochs the same trials would have trained unpruned."""
+    """Epochs trained against the epochs the same trials would have trained unpruned; configs
+    rejected over budget (never trained) are counted apart."""
+    from search.constraints import was_rejected
+    from search.pareto_pruning import epoch_accuracies
+
     budget = int(study.user_attrs.get("epochs", 0))
-    finished = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED))
-    trained = sum(len(t.intermediate_values) for t in finished)
+    every = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED))
+    finished = [t for t in every if not was_rejected(t)]
+    trained = sum(len(epoch_accuracies(t)) for t in finished)
     return {
         "trials": len(finished),
         "pruned": sum(t.state == TrialState.PRUNED for t in finished),
         "epochs_trained": trained,
         "epochs_without_pruning": budget * len(finished),
+        "rejected": len(every) - len(finished),
     }
 
 
 def cmd_show(args: argparse.Namespace) -> int:
     from fmnist.config import RunConfig, dump_toml, from_dict
     from search.console import ranked, top_table
+    from search.pareto import front_table
 
     study = load_study(args.study, args.storage)
     print(top_table(study, args.top))
@@ -104,6 +120,9 @@ def cmd_show(args: argparse.Namespace) -> int:
             f"{f['epochs_trained']} epochs trained vs {f['epochs_without_pruning']} without "
             f"pruning ({saved:.0%} saved)"
         )
+    if f["rejected"]:
+        print(f"constraints: {f['rejected']} configs rejected over budget, 0 epochs trained")
+    print(f"\n{front_table(study)}")
     best = ranked(study)
     if best:
         config = from_dict(RunConfig, best[0].user_attrs["config"])
@@ -112,10 +131,19 @@ def cmd_show(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from search.export import export
+    from search.export import export, export_front
 
     study = load_study(args.study, args.storage)
-    path = export(study, args.trial, Path(args.output), storage_url=args.storage)
+    if args.pareto:
+        if args.trial is not None:
+            raise SearchError("export: give --trial N or --pareto, not both")
+        folder = Path(args.output or "front")
+        paths = export_front(study, folder, storage_url=args.storage)
+        print(f"wrote {len(paths)} configs, one per front point, to {folder}:")
+        print("\n".join(f"  {p}" for p in paths))
+        print(f"retrain each with: fmnist-search retrain {folder}/trial-NNNN.toml --seeds 3")
+        return 0
+    path = export(study, args.trial, Path(args.output or "best.toml"), storage_url=args.storage)
     print(f"wrote {path}; train it with: fmnist-search retrain {path} --seeds 3")
     return 0
 
@@ -130,6 +158,7 @@ def cmd_retrain(args: argparse.Namespace) -> int:
         data_dir=args.data_dir,
         device=args.device,
         storage_url=args.storage,
+        artifacts=args.artifacts,
     )
     accs = card["test_acc"]
     print(
@@ -141,13 +170,37 @@ def cmd_retrain(args: argparse.Namespace) -> int:
 
 def cmd_dashboard(args: argparse.Namespace) -> int:
     import optuna_dashboard
+    from optuna.artifacts import FileSystemArtifactStore
+
+    from search.artifacts import artifacts_dir
 
     storage = open_storage(args.storage)
+    folder = artifacts_dir(args.artifacts, args.storage)
     print(
         f"optuna-dashboard on http://{args.host}:{args.port} for "
-        f"{safe_url(args.storage or DEFAULT_URL)} (Ctrl-C stops it)"
+        f"{safe_url(args.storage or DEFAULT_URL)}, artifacts in {folder} (Ctrl-C stops it)"
     )
-    optuna_dashboard.run_server(storage, host=args.host, port=args.port)
+    optuna_dashboard.run_server(
+        storage, host=args.host, port=args.port, artifact_store=FileSystemArtifactStore(folder)
+    )
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from search.artifacts import artifacts_dir
+    from search.report import build
+
+    study = load_study(args.study, args.storage)
+    report = build(
+        study,
+        Path(args.output),
+        top=args.top,
+        artifacts=artifacts_dir(args.artifacts, args.storage),
+        storage_label=safe_url(args.storage or DEFAULT_URL),
+    )
+    print(f"wrote {report.html}, {report.markdown} and {len(report.pngs)} PNGs")
+    for name, why in report.skipped.items():
+        print(f"  not drawn: {name}: {why}")
     return 0
 
 
@@ -206,6 +259,7 @@ def add_subcommands(sub, add_data) -> None:
     )
     p.add_argument("--worker-index", type=int, help=argparse.SUPPRESS)
     add_data(p)
+    _artifacts_arg(p)
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("studies", help="list the studies in a storage")
@@ -221,7 +275,15 @@ def add_subcommands(sub, add_data) -> None:
     p = sub.add_parser("export", help="write the best (or a chosen) trial's config as TOML")
     p.add_argument("--study", required=True)
     p.add_argument("--trial", type=int, help="trial number (default: the best)")
-    p.add_argument("-o", "--output", default="best.toml")
+    p.add_argument(
+        "-o", "--output", help="file (default best.toml); with --pareto a folder (default front/)"
+    )
+    p.add_argument(
+        "--pareto",
+        action="store_true",
+        help="one config per point of the front (accuracy against the study's costs, or "
+        "against parameters) as DIR/trial-NNNN.toml",
+    )
     _storage_arg(p)
     p.set_defaults(func=cmd_export)
 
@@ -235,13 +297,23 @@ def add_subcommands(sub, add_data) -> None:
     p.add_argument("--out", help="output folder (default runs/retrain/<study>-trial<N>)")
     _storage_arg(p)
     add_data(p)
+    _artifacts_arg(p)
     p.set_defaults(func=cmd_retrain)
 
     p = sub.add_parser("dashboard", help="optuna-dashboard on a storage")
     _storage_arg(p)
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8080)
+    _artifacts_arg(p)
     p.set_defaults(func=cmd_dashboard)
+
+    p = sub.add_parser("report", help="a study as an HTML page, PNG plots and a Markdown summary")
+    p.add_argument("--study", required=True)
+    p.add_argument("-o", "--output", default="report", help="output folder (default report/)")
+    p.add_argument("--top", type=int, default=10, help="trials in the top-k table (default 10)")
+    _storage_arg(p)
+    _artifacts_arg(p)
+    p.set_defaults(func=cmd_report)
 
     p = sub.add_parser("spaces", help="list each search space's parameters and ranges")
     p.set_defaults(func=cmd_spaces)

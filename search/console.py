@@ -8,6 +8,8 @@ import time
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
+from search.pareto_pruning import epoch_accuracies
+
 STATE = {
     TrialState.COMPLETE: "COMPLETE",
     TrialState.PRUNED: "PRUNED",
@@ -54,8 +56,9 @@ class TrialLine:
 
 
 def ranked(study: optuna.Study) -> list[FrozenTrial]:
+    """Complete trials, most accurate first (a Pareto study's first value is the accuracy)."""
     done = [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))]
-    return sorted(done, key=lambda t: t.value, reverse=True)
+    return sorted(done, key=lambda t: t.values[0], reverse=True)
 
 
 def top_table(study: optuna.Study, k: int = 5) -> str:
@@ -71,9 +74,9 @@ def top_table(study: optuna.Study, k: int = 5) -> str:
         shown = ", ".join(f"{k.split('.', 1)[-1]}={_fmt(v)}" for k, v in t.params.items())
         shown = shown if len(shown) <= 90 else shown[:87] + "..."
         out.append(
-            f"{t.number:6d} {t.value:8.4f} {best if best is None else f'{best:8.4f}'} "
+            f"{t.number:6d} {t.values[0]:8.4f} {best if best is None else f'{best:8.4f}'} "
             f"{_params(t.user_attrs.get('params')):>8} "
-            f"{len(t.intermediate_values):6d}  {shown}"
+            f"{len(epoch_accuracies(t)):6d}  {shown}"
         )
     return "\n".join(out)
 

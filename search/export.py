@@ -10,7 +10,10 @@ from optuna.trial import TrialState
 
 from fmnist.config import RunConfig, dump_toml, from_dict, replace
 from search.console import ranked
+from search.constraints import REJECTED, was_rejected
 from search.errors import SearchError
+from search.pareto import COSTS, front
+from search.pareto_pruning import epoch_accuracies
 from search.storage import DEFAULT_URL, safe_url
 
 
@@ -29,6 +32,8 @@ def chosen_trial(study: optuna.Study, number: int | None) -> optuna.trial.Frozen
         or "config" not in trial.user_attrs
     ):
         raise SearchError(f"trial {number} is {trial.state.name}; export a finished trial")
+    if was_rejected(trial):
+        raise SearchError(f"trial {number} was never trained: {trial.user_attrs[REJECTED]}")
     return trial
 
 
@@ -41,14 +46,14 @@ def export(
     config = from_dict(RunConfig, trial.user_attrs["config"])
     budget = int(study.user_attrs.get("epochs", config.epochs))
     config = replace(config, epochs=budget)
+    curve = epoch_accuracies(trial)
+    val_acc = trial.values[0] if trial.values else curve[max(curve)]
     provenance = {
         "study": study.study_name,
         "trial": trial.number,
         "state": trial.state.name,
-        "val_acc": trial.value
-        if trial.value is not None
-        else list(trial.intermediate_values.values())[-1],
-        "best_val_acc": trial.user_attrs.get("best_val_acc", trial.value) or 0.0,
+        "val_acc": val_acc,
+        "best_val_acc": trial.user_attrs.get("best_val_acc", val_acc) or 0.0,
         "split_fingerprint": study.user_attrs.get("split_fingerprint", ""),
         "space": study.user_attrs.get("space", ""),
         "space_version": study.user_attrs.get("space_version", 0),
@@ -56,6 +61,21 @@ def export(
         "git_commit": trial.user_attrs.get("git_commit", ""),
         "exported_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
+    # What it costs, as the search measured it, to set beside accuracy (a Pareto front).
+    provenance |= {k: trial.user_attrs[k] for k in COSTS if k in trial.user_attrs}
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(dump_toml(config, provenance))
     return path
+
+
+def export_front(study: optuna.Study, folder: Path, storage_url: str | None = None) -> list[Path]:
+    """One config per point of the study's front (``search.pareto.front``), cheapest first,
+    as ``trial-NNNN.toml`` in ``folder``; each is what ``export --trial N`` writes."""
+    trials = front(study)
+    if not trials:
+        raise SearchError(
+            f"study {study.study_name!r} has no complete feasible trial to export yet"
+        )
+    return [
+        export(study, t.number, folder / f"trial-{t.number:04d}.toml", storage_url) for t in trials
+    ]

@@ -48,6 +48,7 @@ def worker_argv(opts, index: int, device: str, study_name: str, url: str) -> lis
         ("--timeout", opts.timeout),
         ("--seed", opts.seed),
         ("--data-dir", opts.data_dir),
+        ("--artifacts", opts.artifacts),
     ):
         if value is not None:
             argv += [flag, str(value)]

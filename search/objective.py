@@ -1,7 +1,9 @@
 """One trial: sample a config from the space, train it with Lightning, report every epoch.
 
 The trial's value is the validation accuracy of its last epoch (what a retrain for the same
-number of epochs would get); the best epoch is kept as an attribute.
+number of epochs would get); the best epoch is kept as an attribute. In a Pareto study its
+values are that accuracy and the preset's cost objectives. A config over the preset's budget
+is rejected before it trains (search.constraints).
 """
 
 from __future__ import annotations
@@ -18,14 +20,17 @@ import torch
 from optuna_integration import PyTorchLightningPruningCallback
 
 from fmnist.config import RunConfig, from_dict, replace, to_dict
-from fmnist.models import build_model, count_macs, count_params
+from fmnist.models import build_model
 from fmnist.provenance import device_name, git_commit, package_versions
 from fmnist.record import describe
 from fmnist.train import fit
 from search import preset as presets
+from search.artifacts import record_trial
 from search.console import TrialLine
+from search.constraints import check, measure
 from search.faults import FaultInjector, planned
 from search.liveness import RETRY_OF, retry_chain
+from search.pareto_pruning import EqualEpochHalving, make_halving, record_accuracy
 from spaces.dims import Categorical, Float, Int
 
 
@@ -59,11 +64,18 @@ def trial_sample(trial: optuna.Trial, dims: dict[str, Any], fixed: dict[str, Any
 class EpochReporter(PyTorchLightningPruningCallback):
     """optuna-integration's pruning callback (report val_acc, prune), after saving the epoch's
     checkpoint, so a killed trial's retry resumes from every epoch it has reported; plus the
-    live console line and the epochs this attempt trained."""
+    live console line and the epochs this attempt trained. A Pareto study, which Optuna cannot
+    prune, records the curve and asks ``halving`` (search.pareto_pruning) instead."""
 
-    def __init__(self, trial: optuna.Trial, line: TrialLine, ckpt: Path) -> None:
+    def __init__(
+        self,
+        trial: optuna.Trial,
+        line: TrialLine,
+        ckpt: Path,
+        halving: EqualEpochHalving | None = None,
+    ) -> None:
         super().__init__(trial, monitor="val_acc")
-        self.line, self.ckpt = line, ckpt
+        self.line, self.ckpt, self.halving = line, ckpt, halving
         self.trained_epochs: list[int] = []
         self.epoch_seconds: list[float] = []
         self._t0 = 0.0
@@ -84,7 +96,13 @@ class EpochReporter(PyTorchLightningPruningCallback):
         acc = trainer.callback_metrics.get("val_acc")
         if acc is not None:
             self.line.update(pl_module.current_epoch + 1, float(acc))
-        super().on_validation_end(trainer, pl_module)
+        if self.halving is None:
+            super().on_validation_end(trainer, pl_module)
+        elif acc is not None:
+            epoch = pl_module.current_epoch
+            record_accuracy(self._trial, float(acc), epoch)
+            if self.halving.should_stop(self._trial, epoch):
+                raise optuna.TrialPruned(f"stopped at epoch {epoch} by the equal-epoch rule")
 
 
 class Objective:
@@ -97,6 +115,7 @@ class Objective:
         out_dir: Path,
         study_name: str,
         prefix: str = "",
+        artifacts: Path | None = None,
     ) -> None:
         self.preset = preset
         self.space = presets.space_of(preset)
@@ -104,6 +123,14 @@ class Objective:
         self.base = presets.base_config(preset)
         self.data_dir, self.device = data_dir, device
         self.out_dir, self.study_name, self.prefix = out_dir, study_name, prefix
+        self.halving = (
+            make_halving(
+                preset.pruner.name, preset.epochs, preset.objectives[1:], preset.pruner.options
+            )
+            if presets.is_pareto(preset)
+            else None
+        )
+        self.artifacts = artifacts  # the artifact store's folder; None uploads nothing
 
     def config_for(self, trial: optuna.Trial) -> RunConfig:
         config = self.space.build(trial_sample(trial, self.dims, self.preset.fixed), self.base)
@@ -130,12 +157,12 @@ class Objective:
             if path.is_file():
                 history = torch.load(path, map_location="cpu", weights_only=False)["history"]
                 for record in history:
-                    trial.report(record["val_acc"], record["epoch"])
+                    record_accuracy(trial, record["val_acc"], record["epoch"])
                 trial.set_user_attr("resumed_from", {"trial": number, "epochs_done": len(history)})
                 return path
         return None
 
-    def __call__(self, trial: optuna.Trial) -> float:
+    def __call__(self, trial: optuna.Trial) -> float | list[float]:
         try:
             return self._run(trial)
         finally:
@@ -148,15 +175,16 @@ class Objective:
                 "max_rss_mb", resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
             )
 
-    def _run(self, trial: optuna.Trial) -> float:
+    def _run(self, trial: optuna.Trial) -> float | list[float]:
         config = self.config_for(trial)
         model = build_model(config.model)
-        params = count_params(model)
+        measures = measure(model, latency=presets.needs_latency(self.preset))
+        params = int(measures["params"])
         log_version = f"trial-{trial.number:04d}"
         for key, value in {
             "config": to_dict(config),
             "params": params,
-            "macs": count_macs(model),
+            "macs": measures["macs"],
             "seed": config.seed,
             "device": device_name(self.device),
             "packages": package_versions(),
@@ -165,10 +193,15 @@ class Objective:
         }.items():
             trial.set_user_attr(key, value)
         del model
+        if "latency_ms" in measures:
+            trial.set_user_attr("latency_ms", measures["latency_ms"])
+        if reason := check(trial, self.preset.constraints, measures):  # before any training
+            TrialLine(trial.number, config.epochs, params, self.prefix).finish("REJECTED", reason)
+            raise optuna.TrialPruned(f"over budget: {reason}")
         line = TrialLine(trial.number, config.epochs, params, self.prefix)
         ckpt = self.ckpt_path(trial.number)
         ckpt.parent.mkdir(parents=True, exist_ok=True)
-        reporter = EpochReporter(trial, line, ckpt)
+        reporter = EpochReporter(trial, line, ckpt, self.halving)
         callbacks = [reporter]
         if faults := planned(trial.number):
             callbacks.append(FaultInjector(faults))
@@ -185,6 +218,7 @@ class Objective:
                 ckpt_path=resume,
             )
         except optuna.TrialPruned:
+            record_trial(trial, self.artifacts, config, ckpt=ckpt, data_dir=self.data_dir)
             line.finish("PRUNED")
             raise
         except Interrupted as e:
@@ -194,10 +228,14 @@ class Objective:
         except Exception as e:  # a diverging loss, out-of-memory, a bad config
             reason = f"{type(e).__name__}: {e}".splitlines()[0][:500]
             trial.set_user_attr("fail_reason", reason)
+            record_trial(trial, self.artifacts, config, ckpt=ckpt, data_dir=self.data_dir)
             line.finish("FAIL", reason)
             raise TrialFailed(reason) from e
         info = describe(result)
         for key in ("best_val_acc", "best_epoch", "split_fingerprint", "train_images", "precision"):
             trial.set_user_attr(key, info[key])
+        record_trial(trial, self.artifacts, config, result=result, data_dir=self.data_dir)
         line.finish("COMPLETE")
+        if presets.is_pareto(self.preset):
+            return [result.val_acc, *(float(measures[c]) for c in self.preset.objectives[1:])]
         return result.val_acc

@@ -14,7 +14,11 @@ import studies
 from fmnist.config import ConfigError, RunConfig, from_dict, merge, replace, to_dict
 from fmnist.config import load_toml as load_run_config
 from fmnist.configs import resolve as shipped_config
+from fmnist.models import build_model, count_macs, count_params
+from search import pareto
+from search.constraints import Constraints
 from search.errors import SearchError
+from search.pareto_pruning import make_halving
 from search.pruners import make_pruner
 from search.samplers import make_sampler
 from spaces.dims import from_override
@@ -37,7 +41,8 @@ class PrunerSpec:
 
 @dataclass(frozen=True)
 class StudyPreset:
-    space: str
+    space: str = ""  # one search space; or
+    spaces: list[str] = field(default_factory=list)  # several: a `space` parameter picks one
     description: str = ""
     epochs: int = 15  # the budget: every unpruned trial trains this many epochs
     subset: int = 0  # training images per trial; 0 = all 54k outside the validation split
@@ -52,6 +57,8 @@ class StudyPreset:
     fixed: dict[str, Any] = field(default_factory=dict)  # parameters held at one value
     base: dict[str, Any] = field(default_factory=dict)  # run-config changes for every trial
     baseline: list[dict[str, Any]] = field(default_factory=list)  # enqueued first
+    objectives: list[str] = field(default_factory=lambda: [pareto.ACCURACY])  # 2+: Pareto
+    constraints: Constraints = field(default_factory=Constraints)  # budgets, before training
     name: str = ""  # the file's stem; not written in the file
 
 
@@ -81,6 +88,10 @@ def load(name_or_path: str) -> StudyPreset:
         if "name" in data:
             raise ConfigError("unknown key 'name'; a preset is named by its file")
         preset = dataclasses.replace(from_dict(StudyPreset, data), name=path.stem)
+        if bool(preset.space) == bool(preset.spaces):
+            raise ConfigError("give either space = NAME or spaces = [NAME, NAME, ...]")
+        if preset.spaces:
+            preset = dataclasses.replace(preset, space="+".join(preset.spaces))
         validate(preset)
     except tomllib.TOMLDecodeError as e:
         raise SearchError(f"{path} is not valid TOML: {e}") from None
@@ -91,7 +102,16 @@ def load(name_or_path: str) -> StudyPreset:
 
 
 def space_of(preset: StudyPreset) -> spaces.Space:
-    return spaces.get(preset.space)
+    return spaces.combine(preset.spaces) if preset.spaces else spaces.get(preset.space)
+
+
+def is_pareto(preset: StudyPreset) -> bool:
+    return len(preset.objectives) > 1
+
+
+def needs_latency(preset: StudyPreset) -> bool:
+    """Whether trials must time the network: a latency budget or objective."""
+    return "latency_ms" in preset.constraints.limits() or "latency_ms" in preset.objectives
 
 
 def dims(preset: StudyPreset) -> dict[str, Any]:
@@ -148,7 +168,30 @@ def validate(preset: StudyPreset) -> None:
                 raise ValueError(f"{table}.{name}: {value!r} is outside {ranged[name].describe()}")
     if preset.epochs < 1 or preset.n_trials < 1:
         raise ValueError("epochs and n_trials must be at least 1")
+    pareto.validate(preset.objectives)
+    preset.constraints.validate()
     make_sampler(preset.sampler.name, preset.sampler.seed, preset.sampler.options)
-    make_pruner(preset.pruner.name, preset.epochs, preset.pruner.options)
+    if preset.sampler.name == "cmaes" and (is_pareto(preset) or preset.constraints.limits()):
+        raise ValueError(
+            "sampler.name: cmaes handles neither several objectives nor constraints; "
+            "use tpe, nsga2 or gp"
+        )
+    if is_pareto(preset):
+        make_halving(
+            preset.pruner.name, preset.epochs, preset.objectives[1:], preset.pruner.options
+        )
+    else:
+        make_pruner(preset.pruner.name, preset.epochs, preset.pruner.options)
     config = base_config(preset)
     space.build(lambda n: preset.fixed.get(n, ranged[n].default), config)
+    defaults = {n: d.default for n, d in ranged.items()} | preset.fixed
+    for i, values in enumerate(preset.baseline):
+        model = build_model(space.build((defaults | values).__getitem__, config).model)
+        sizes = {"params": count_params(model), "macs": count_macs(model)}
+        limits = preset.constraints.limits()
+        for name in sizes.keys() & limits.keys():
+            if sizes[name] > limits[name]:
+                raise ValueError(
+                    f"baseline[{i}]: {name} {sizes[name]:,} is over the budget "
+                    f"{limits[name]:,} of [constraints]"
+                )

@@ -12,8 +12,10 @@ import optuna
 import torch
 
 from fmnist.config import load_toml, replace, to_dict
+from fmnist.models.measure import cpu_latency_ms
 from fmnist.record import train_run
 from fmnist.train import resolve_device, throughput
+from search.artifacts import attach_card
 from search.storage import open_storage, safe_url
 
 
@@ -39,6 +41,7 @@ def retrain(
     data_dir=None,
     device: str = "auto",
     storage_url: str | None = None,
+    artifacts: str | None = None,
 ) -> dict[str, Any]:
     config, provenance = load_toml(config_path)
     device = resolve_device(device)
@@ -68,6 +71,8 @@ def retrain(
         "model": config.model.family,
         "params": runs[0]["params"],
         "macs": runs[0]["macs"],
+        # Timed as the search times a trial, so the two figures compare (median, 1 thread).
+        "cpu_latency_ms": cpu_latency_ms(module.model),
         "epochs": config.epochs,
         "train_images": runs[0]["train_images"],
         "test_acc": {
@@ -105,6 +110,8 @@ def retrain(
     card["paths"] = {"json": str(out / "model_card.json"), "markdown": str(out / "model_card.md")}
     (out / "model_card.json").write_text(json.dumps(card, indent=2))
     (out / "model_card.md").write_text(render_card(card))
+    paths = [out / "model_card.md", out / "model_card.json"]
+    attach_card(provenance, storage_url, artifacts, paths)  # on the trial it came from
     return card
 
 
@@ -121,6 +128,11 @@ def render_card(card: dict[str, Any]) -> str:
     lines = [
         f"# Model card: {card['model']} ({card['provenance'].get('study', 'config file')}"
         f", trial {card['provenance'].get('trial', '-')})",
+        "",
+        "| test accuracy | parameters | CPU latency, batch 1 |",
+        "|---|---|---|",
+        f"| {acc['mean']:.4f} +- {acc['std']:.4f} | {card['params']:,} "
+        f"| {card['cpu_latency_ms']:.2f} ms |",
         "",
         "| | |",
         "|---|---|",

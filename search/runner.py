@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,7 +18,10 @@ from optuna.trial import TrialState
 from fmnist.data import load_train
 from fmnist.split import make_split
 from fmnist.train import resolve_device
+from search import pareto
 from search import preset as presets
+from search.artifacts import artifacts_dir
+from search.constraints import was_rejected
 from search.errors import SearchError
 from search.objective import Interrupted, Objective
 from search.pruners import make_pruner
@@ -43,6 +47,7 @@ class RunOptions:
     worker_index: int | None = None  # set in a worker process started by `--workers K`
     grace_s: float = 30.0
     storage_retry_s: float = 120.0  # a worker rides out a storage restart this long, then stops
+    artifacts: str | None = None  # artifact store folder (default: beside the storage)
 
 
 def storage_url(preset: presets.StudyPreset, opts: RunOptions) -> str:
@@ -60,6 +65,8 @@ def study_attrs(preset: presets.StudyPreset, data_dir) -> dict[str, object]:
         "space_version": space.version,
         "val_size": preset.val_size,
         "split_seed": preset.split_seed,
+        "objectives": list(preset.objectives),
+        "constraints": preset.constraints.limits(),
     }
 
 
@@ -76,10 +83,13 @@ def open_study(preset: presets.StudyPreset, opts: RunOptions) -> optuna.Study:
     study = optuna.create_study(
         storage=storage,
         study_name=name,
-        direction="maximize",
+        directions=pareto.directions(preset.objectives),
         load_if_exists=True,
         sampler=make_sampler(preset.sampler.name, seed, preset.sampler.options),
-        pruner=make_pruner(preset.pruner.name, preset.epochs, preset.pruner.options),
+        # Optuna cannot prune a Pareto trial; search.pareto_pruning does, in the objective.
+        pruner=optuna.pruners.NopPruner()
+        if presets.is_pareto(preset)
+        else make_pruner(preset.pruner.name, preset.epochs, preset.pruner.options),
     )
     if existing:
         for key, want in attrs.items():
@@ -96,6 +106,9 @@ def open_study(preset: presets.StudyPreset, opts: RunOptions) -> optuna.Study:
         study.set_user_attr("preset", preset.name)
         study.set_user_attr("epochs", preset.epochs)
         study.set_user_attr("lockbox_openings", 0)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            study.set_metric_names(list(preset.objectives))
         # A baseline names what it sets; the rest takes the space's defaults (the report's
         # recipe), not a random draw, so that a baseline is one definite config.
         defaults = {n: d.default for n, d in presets.dims(preset).items() if n not in preset.fixed}
@@ -105,7 +118,8 @@ def open_study(preset: presets.StudyPreset, opts: RunOptions) -> optuna.Study:
 
 
 def finished_count(study: optuna.Study) -> int:
-    return len(study.get_trials(deepcopy=False, states=FINISHED))
+    """Trials that count towards ``n_trials``: finished ones, less rejected configs."""
+    return sum(not was_rejected(t) for t in study.get_trials(deepcopy=False, states=FINISHED))
 
 
 def run(opts: RunOptions) -> optuna.Study:
@@ -132,6 +146,7 @@ def run(opts: RunOptions) -> optuna.Study:
         out_dir=Path(opts.out_dir),
         study_name=study.study_name,
         prefix=prefix,
+        artifacts=artifacts_dir(opts.artifacts, storage_url(preset, opts)),
     )
     missing = target - finished_count(study)
     if missing <= 0:

@@ -16,6 +16,8 @@ from collections.abc import Callable
 import optuna
 from optuna.trial import TrialState
 
+from search.constraints import REJECTIONS_IN_A_ROW, rejected_in_a_row, was_rejected
+from search.errors import SearchError
 from search.liveness import GRACE_S, Heartbeat, reap_stale
 from search.objective import Interrupted, TrialFailed
 from search.storage import claim_lock
@@ -73,18 +75,26 @@ def claim(
     """A trial to run, ``None`` to wait for other workers' trials, or ``False`` when done."""
     with claim_lock(url, study.study_name, retry_s):
         reap_stale(study, grace_s)
-        count = Counter(t.state for t in study.get_trials(deepcopy=False))
-        finished = count[TrialState.COMPLETE] + count[TrialState.PRUNED]
+        trials = study.get_trials(deepcopy=False)
+        count = Counter(t.state for t in trials)
+        # A config rejected over budget trained nothing; n_trials counts trained trials.
+        rejected = sum(was_rejected(t) for t in trials)
+        finished = count[TrialState.COMPLETE] + count[TrialState.PRUNED] - rejected
         if finished >= target:
             return False
         if finished + count[TrialState.RUNNING] >= target:
             return None  # enough in flight; one may still fail and need a retry
+        if rejected and rejected_in_a_row(trials) >= REJECTIONS_IN_A_ROW:
+            raise SearchError(
+                f"the last {REJECTIONS_IN_A_ROW} configs were all over the [constraints] "
+                "budget; loosen the budget or narrow [ranges] to smaller networks"
+            )
         return study.ask()
 
 
 def work(
     study: optuna.Study,
-    objective: Callable[[optuna.Trial], float],
+    objective: Callable[[optuna.Trial], float | list[float]],  # several values: Pareto
     *,
     target: int,
     url: str | None,

@@ -5,6 +5,6 @@ stable and prefixed by branch, and bump a space's ``version`` when a meaning cha
 """
 
 from spaces import mobilenet, resnet, vgg  # noqa: F401  (importing registers)
-from spaces._registry import Sample, Space, get, names, register
+from spaces._registry import CHOICE, Sample, Space, combine, get, names, register
 
-__all__ = ["Sample", "Space", "get", "names", "register"]
+__all__ = ["CHOICE", "Sample", "Space", "combine", "get", "names", "register"]

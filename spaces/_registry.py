@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from fmnist.config import RunConfig
-from spaces.dims import Dim
+from spaces.dims import Categorical, Dim
+
+CHOICE = "space"  # the parameter that picks the family in a study over several spaces
 
 Sample = Callable[[str], Any]  # name -> value; search/ backs it with an Optuna trial
 
@@ -47,3 +49,26 @@ def get(name: str) -> Space:
         return _SPACES[name]
     except KeyError:
         raise KeyError(f"unknown search space {name!r}; known: {', '.join(names())}") from None
+
+
+def combine(names: Sequence[str]) -> Space:
+    """One space over several families, named ``resnet+mobilenet``: a categorical ``space``
+    parameter picks the family first, then that family's own parameters are sampled under
+    their usual names; the shared ``aug.*`` and ``optim.*`` parameters keep one history
+    across families. Not registered: a preset's ``spaces`` list makes it."""
+    if len(names) < 2 or len(set(names)) != len(names):
+        raise ValueError(f"spaces: list two or more different search spaces, got {list(names)}")
+    members = {name: get(name) for name in names}
+    dims: dict[str, Dim] = {CHOICE: Categorical(tuple(names), default=names[0])}
+    for space in members.values():
+        for name, dim in space.dims.items():
+            if dims.setdefault(name, dim) != dim:
+                raise ValueError(f"spaces: parameter {name!r} differs between {', '.join(names)}")
+
+    def build(sample: Sample, base: RunConfig) -> RunConfig:
+        return members[sample(CHOICE)].build(sample, base)
+
+    first = members[names[0]]
+    # Versions only go up, so their sum changes whenever a member's meaning does.
+    version = sum(space.version for space in members.values())
+    return Space("+".join(names), first.family, version, dims, build)
