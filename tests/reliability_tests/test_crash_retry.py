@@ -5,32 +5,26 @@ from __future__ import annotations
 
 from optuna.trial import TrialState
 
-from tests.reliability_tests.conftest import TINY, cli, load
+from tests.reliability_tests.conftest import cli, load, run_args, tiny
 
 
 def test_killed_trial_resumes_from_checkpoint(tmp_path, study_name):
     url = f"sqlite:///{tmp_path}/study.db"
-    preset = tmp_path / "two_epochs.toml"
-    preset.write_text(TINY.read_text().replace("epochs = 1", "epochs = 3"))
+    preset = tiny(tmp_path, 3)
     # Trial 1's worker dies right after its epoch 1 (the second) is validated and saved.
-    r = cli(
-        "run",
-        "--study",
-        str(preset),
-        "--storage",
+    args = run_args(
+        preset,
         url,
-        "--study-name",
         study_name,
+        tmp_path,
         "--workers",
         "2",
         "--n-trials",
         "6",
         "--heartbeat-grace",
         "6",
-        "--out",
-        str(tmp_path / "runs"),
-        env={"FMNIST_SEARCH_FAULTS": "kill@1:1"},
     )
+    r = cli(*args, env={"FMNIST_SEARCH_FAULTS": "kill@1:1"})
     assert r.returncode == 0, (r.stdout + r.stderr)[-3000:]
     assert "died" in r.stderr  # the launcher says a worker was lost, and that it was covered
     trials = load(url, study_name).trials

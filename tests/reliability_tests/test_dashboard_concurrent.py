@@ -12,7 +12,7 @@ import urllib.request
 
 from optuna.trial import TrialState
 
-from tests.reliability_tests.conftest import ROOT, TINY, load, start
+from tests.reliability_tests.conftest import ROOT, TINY, load, run_args, start
 from tests.reliability_tests.test_workers import STORAGE_ERRORS
 
 
@@ -43,22 +43,8 @@ def test_dashboard_beside_four_writing_workers(tmp_path, study_name):
             break
         except OSError:
             time.sleep(0.5)
-    runner = start(
-        "run",
-        "--study",
-        str(TINY),
-        "--storage",
-        url,
-        "--study-name",
-        study_name,
-        "--workers",
-        "4",
-        "--n-trials",
-        "40",
-        "--out",
-        str(tmp_path / "runs"),
-        log=tmp_path / "run.log",
-    )
+    args = run_args(TINY, url, study_name, tmp_path, "--workers", "4", "--n-trials", "40")
+    runner = start(*args, log=tmp_path / "run.log")
     answers = 0
     try:
         while runner.poll() is None:

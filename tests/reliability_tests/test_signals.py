@@ -9,7 +9,7 @@ import time
 import pytest
 from optuna.trial import TrialState
 
-from tests.reliability_tests.conftest import TINY, cli, load, start
+from tests.reliability_tests.conftest import cli, load, run_args, start, tiny
 
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
 
@@ -17,23 +17,9 @@ FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
 @pytest.mark.parametrize(("sig", "workers"), [(signal.SIGINT, 1), (signal.SIGTERM, 2)])
 def test_signal_marks_trial_and_run_resumes(sig, workers, tmp_path, study_name):
     url = f"sqlite:///{tmp_path}/study.db"
-    preset = tmp_path / "slow.toml"
-    preset.write_text(TINY.read_text().replace("epochs = 1", "epochs = 2"))
-    args = [
-        "run",
-        "--study",
-        str(preset),
-        "--storage",
-        url,
-        "--study-name",
-        study_name,
-        "--workers",
-        str(workers),
-        "--n-trials",
-        "5",
-        "--out",
-        str(tmp_path / "runs"),
-    ]
+    args = run_args(
+        tiny(tmp_path, 2), url, study_name, tmp_path, "--workers", str(workers), "--n-trials", "5"
+    )
     proc = start(*args, log=tmp_path / "first.log")
     deadline = time.monotonic() + 240
     while time.monotonic() < deadline:

@@ -15,7 +15,7 @@ import time
 import pytest
 from optuna.trial import TrialState
 
-from tests.reliability_tests.conftest import TINY, cli, load, start
+from tests.reliability_tests.conftest import TINY, cli, load, run_args, start, tiny
 
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
 
@@ -106,23 +106,9 @@ def test_unreachable_storage_at_start_is_one_line(tmp_path):
 @pytest.mark.server
 def test_restarted_storage_mid_run_loses_nothing(private_pg, tmp_path, study_name):
     url = private_pg.url
-    preset = tmp_path / "p.toml"
-    preset.write_text(TINY.read_text().replace("epochs = 1", "epochs = 2"))
-    args = [
-        "run",
-        "--study",
-        str(preset),
-        "--storage",
-        url,
-        "--study-name",
-        study_name,
-        "--n-trials",
-        "14",
-        "--out",
-        str(tmp_path / "runs"),
-        "--storage-retry",
-        "120",
-    ]
+    args = run_args(
+        tiny(tmp_path, 2), url, study_name, tmp_path, "--n-trials", "14", "--storage-retry", "120"
+    )
     proc = start(*args, log=tmp_path / "run.log")
     _wait_finished(url, study_name, 3, proc)
     before = {t.number: t.value for t in load(url, study_name).trials if t.state in FINISHED}
@@ -141,21 +127,7 @@ def test_restarted_storage_mid_run_loses_nothing(private_pg, tmp_path, study_nam
 @pytest.mark.server
 def test_storage_gone_for_good_stops_with_clear_error(private_pg, tmp_path, study_name):
     url = private_pg.url
-    args = [
-        "run",
-        "--study",
-        str(TINY),
-        "--storage",
-        url,
-        "--study-name",
-        study_name,
-        "--n-trials",
-        "200",
-        "--out",
-        str(tmp_path / "runs"),
-        "--storage-retry",
-        "6",
-    ]
+    args = run_args(TINY, url, study_name, tmp_path, "--n-trials", "200", "--storage-retry", "6")
     proc = start(*args, log=tmp_path / "run.log")
     _wait_finished(url, study_name, 2, proc)
     private_pg.stop()

@@ -4,25 +4,13 @@ from __future__ import annotations
 
 from optuna.trial import TrialState
 
-from tests.reliability_tests.conftest import TINY, cli, load
+from tests.reliability_tests.conftest import TINY, cli, load, run_args
 
 
 def test_bad_trials_fail_with_reason_and_the_good_ones_finish(tmp_path, study_name):
     url = f"sqlite:///{tmp_path}/study.db"
-    r = cli(
-        "run",
-        "--study",
-        str(TINY),
-        "--storage",
-        url,
-        "--study-name",
-        study_name,
-        "--n-trials",
-        "12",
-        "--out",
-        str(tmp_path / "runs"),
-        env={"FMNIST_SEARCH_FAULTS": "oom@2,nan@5,error@8"},
-    )
+    args = run_args(TINY, url, study_name, tmp_path, "--n-trials", "12")
+    r = cli(*args, env={"FMNIST_SEARCH_FAULTS": "oom@2,nan@5,error@8"})
     assert r.returncode == 0, (r.stdout + r.stderr)[-3000:]
     trials = load(url, study_name).trials
     by_number = {t.number: t for t in trials}

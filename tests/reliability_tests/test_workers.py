@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from optuna.trial import TrialState
 
-from tests.reliability_tests.conftest import TINY, cli, load
+from tests.reliability_tests.conftest import TINY, cli, load, run_args
 
 STORAGE_ERRORS = (
     "database is locked",
@@ -17,19 +17,7 @@ STORAGE_ERRORS = (
 
 def test_four_workers_finish_exactly_160_trials(storage_url, study_name, tmp_path):
     r = cli(
-        "run",
-        "--study",
-        str(TINY),
-        "--storage",
-        storage_url,
-        "--study-name",
-        study_name,
-        "--workers",
-        "4",
-        "--n-trials",
-        "160",
-        "--out",
-        str(tmp_path / "runs"),
+        *run_args(TINY, storage_url, study_name, tmp_path, "--workers", "4", "--n-trials", "160")
     )
     log = r.stdout + r.stderr
     assert r.returncode == 0, log[-3000:]
