@@ -73,6 +73,31 @@ def study_name() -> str:
     return f"t-{uuid.uuid4().hex[:10]}"
 
 
+def tiny(tmp_path: Path, epochs: int = 1) -> Path:
+    """The tiny preset, trained for ``epochs`` epochs."""
+    if epochs == 1:
+        return TINY
+    path = tmp_path / f"tiny{epochs}.toml"
+    path.write_text(TINY.read_text().replace("epochs = 1", f"epochs = {epochs}"))
+    return path
+
+
+def run_args(preset: Path, url: str, name: str, tmp_path: Path, *extra: str) -> list[str]:
+    """`fmnist-search run` on one study, its trial files under ``tmp_path``."""
+    return [
+        "run",
+        "--study",
+        str(preset),
+        "--storage",
+        url,
+        "--study-name",
+        name,
+        "--out",
+        str(tmp_path / "runs"),
+        *extra,
+    ]
+
+
 def cli(
     *args: str, env: dict | None = None, timeout: float = 600, **popen
 ) -> subprocess.CompletedProcess:
