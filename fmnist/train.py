@@ -20,7 +20,7 @@ from lightning.pytorch.loggers import TensorBoardLogger
 
 from fmnist.augment import to_input
 from fmnist.classifier import Classifier, predict_logits
-from fmnist.config import RunConfig
+from fmnist.config import ConfigError, RunConfig
 from fmnist.data import load_train
 from fmnist.models import count_macs, count_params
 from fmnist.split import Split, make_split
@@ -44,7 +44,7 @@ def resolve_device(device: str = "auto") -> str:
     if device == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
     if device.startswith("cuda") and not torch.cuda.is_available():
-        raise RuntimeError(
+        raise ConfigError(
             f"device {device!r} asked for, but torch sees no CUDA device; use --device cpu"
         )
     return device
