@@ -21,7 +21,8 @@ def _artifacts_arg(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--artifacts",
         metavar="DIR",
-        help="artifact store folder (default: beside a SQLite file, else runs/artifacts)",
+        help="artifact store folder (default: beside a SQLite file, else runs/artifacts, "
+        "or for `run` artifacts/ under its --out)",
     )
 
 

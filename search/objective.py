@@ -20,9 +20,11 @@ import torch
 from optuna_integration import PyTorchLightningPruningCallback
 
 from fmnist.config import RunConfig, from_dict, replace, to_dict
+from fmnist.data import load_train
 from fmnist.models import build_model
 from fmnist.provenance import device_name, git_commit, package_versions
 from fmnist.record import describe
+from fmnist.split import make_split
 from fmnist.train import fit
 from search import preset as presets
 from search.artifacts import record_trial
@@ -121,6 +123,9 @@ class Objective:
         self.space = presets.space_of(preset)
         self.dims = presets.dims(preset)
         self.base = presets.base_config(preset)
+        # Stored on every trial before it trains, so pruned and failed trials carry it too.
+        _, labels = load_train(data_dir)
+        self.fingerprint = make_split(labels, preset.val_size, preset.split_seed).fingerprint
         self.data_dir, self.device = data_dir, device
         self.out_dir, self.study_name, self.prefix = out_dir, study_name, prefix
         self.halving = (
@@ -186,6 +191,7 @@ class Objective:
             "params": params,
             "macs": measures["macs"],
             "seed": config.seed,
+            "split_fingerprint": self.fingerprint,
             "device": device_name(self.device),
             "packages": package_versions(),
             "git_commit": git_commit(),

@@ -146,7 +146,7 @@ def run(opts: RunOptions) -> optuna.Study:
         out_dir=Path(opts.out_dir),
         study_name=study.study_name,
         prefix=prefix,
-        artifacts=artifacts_dir(opts.artifacts, storage_url(preset, opts)),
+        artifacts=artifacts_dir(opts.artifacts, storage_url(preset, opts), opts.out_dir),
     )
     missing = target - finished_count(study)
     if missing <= 0:
