@@ -63,7 +63,7 @@ def cpu_has_bf16() -> bool:
 
 def resolve_precision(config: RunConfig, device: str) -> str:
     """Lightning precision string; 'auto' is bf16 on CUDA and on CPUs with bf16 instructions
-    (1.3-1.8x fp32's images/s there, same accuracy: docs/BENCHMARKS.md), else fp32."""
+    (1.4-1.7x the images/s of fp32 there, same accuracy: docs/BENCHMARKS.md), else fp32."""
     if config.precision == "bf16":
         return "bf16-mixed"
     if config.precision == "auto" and (device.startswith("cuda") or cpu_has_bf16()):
