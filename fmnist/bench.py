@@ -55,9 +55,26 @@ def _cpu_model() -> str:
     return names[0] if names else platform.processor() or platform.machine()
 
 
+def cpu_busy(seconds: float = 1.0) -> float | None:
+    """The fraction of all cores' time spent busy over ``seconds`` (Linux's /proc/stat):
+    other work on the same cores slows every figure, and a 2-core machine is easily shared.
+    Unlike the load average it does not remember the last minute."""
+
+    def sample() -> tuple[int, int]:
+        ticks = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+        return ticks[3] + ticks[4], sum(ticks)  # idle + iowait, all
+
+    try:
+        idle0, total0 = sample()
+        time.sleep(seconds)
+        idle1, total1 = sample()
+    except (OSError, ValueError, IndexError):
+        return None
+    return 1 - (idle1 - idle0) / max(1, total1 - total0)
+
+
 def machine(device: str) -> dict[str, Any]:
-    """What a figure was measured on. The load average matters: other work on the same
-    cores slows every figure, and a 2-core machine is easily shared."""
+    """What a figure was measured on, and how busy the machine was with other work."""
     device = resolve_device(device)
     return {
         "device": device_name(device),
@@ -67,6 +84,7 @@ def machine(device: str) -> dict[str, Any]:
         "torch_threads": torch.get_num_threads(),
         "cpu_bf16": cpu_has_bf16(),
         "load_average": [round(x, 2) for x in os.getloadavg()],
+        "cpu_busy": cpu_busy(),
         "packages": package_versions(),
         "git_commit": git_commit(),
     }

@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import functools
 import json
-import os
 import statistics
 import sys
 import tempfile
@@ -206,7 +205,8 @@ def run_study(
         "epochs_trained": sum(p["epochs"] for p in per_trial),
         "epochs_unpruned": len(trials) * preset.epochs,
         "wall_seconds": wall,
-        "best_val_acc": max((t.value for t in complete), default=None),
+        # The first objective is validation accuracy, in a Pareto study as well.
+        "best_val_acc": max((t.values[0] for t in complete), default=None),
         "per_trial": per_trial,
     }
 
@@ -222,7 +222,7 @@ def overhead_summary(run: dict[str, Any]) -> dict[str, Any]:
         "trials": len(timed),
         "median_seconds": median_over,
         "max_seconds": max(over),
-        "first_trial_seconds": over[0],  # also loads the data into the worker
+        "first_trial_seconds": over[0],  # in a fresh worker it also loads the data
         "median_trial_seconds": median_wall,
         "median_fraction": median_over / median_wall,
         "limit_seconds": max(1.0, 0.02 * median_wall),
@@ -599,11 +599,13 @@ def cmd_bench(args: argparse.Namespace) -> int:
         "options": {k: v for k, v in vars(args).items() if k != "func"},
     }
     m = results["machine"]
+    busy = m["cpu_busy"]
     print(
         f"bench on {m['device']}, {m['cpu']}, {m['cores']} cores, bf16 instructions: "
-        f"{_fmt(m['cpu_bf16'])}, load average {m['load_average'][0]}"
+        f"{_fmt(m['cpu_bf16'])}, cores busy with other work: "
+        f"{'unknown' if busy is None else f'{busy:.0%}'}"
     )
-    if m["load_average"][0] > (m["cores"] or 1) * 0.5:
+    if busy is not None and busy > 0.15:
         print("note: other work is running on these cores; every figure below is slowed by it")
     with tempfile.TemporaryDirectory(prefix="fmnist-bench-") as tmp:
         work = Path(tmp)
@@ -625,7 +627,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
             timings[part] = time.perf_counter() - t
     results["targets"] = targets(results, on_gpu)
     results["seconds"] = time.perf_counter() - start
-    results["load_average_after"] = [round(x, 2) for x in os.getloadavg()]
+    results["cpu_busy_after"] = bench.cpu_busy()
     if results["targets"]:
         _table(
             "targets",
