@@ -152,13 +152,20 @@ class Classifier(pl.LightningModule):
         if o.schedule == "onecycle":
             # Stepped per batch, as one-cycle is defined; the report stepped it per epoch,
             # which leaves the LR near its floor for almost the whole run.
+            # The warm-up spans at least 2 steps: OneCycleLR divides by zero when it spans one.
+            # Momentum cycles between 0.85/0.95 of its peak and the peak: optim.momentum with SGD,
+            # 0.95 for Adam's beta1, as OneCycleLR's defaults.
+            total = max(1, self.config.epochs * self.steps_per_epoch)
             warm = o.warmup_epochs / self.config.epochs if o.warmup_epochs > 0 else 0.25
+            peak = o.momentum if o.optimizer == "sgd" else 0.95
             sched = torch.optim.lr_scheduler.OneCycleLR(
                 opt,
                 max_lr=o.lr,
-                total_steps=max(1, self.config.epochs * self.steps_per_epoch),
-                pct_start=min(max(warm, 0.01), 0.99),
+                total_steps=total,
+                pct_start=min(max(warm, 2 / total, 0.01), 0.99),
                 cycle_momentum=o.optimizer != "sgd" or o.momentum > 0,
+                base_momentum=peak * 0.85 / 0.95,
+                max_momentum=peak,
             )
         else:
             sched = torch.optim.lr_scheduler.LambdaLR(

@@ -3,18 +3,22 @@
 A comma-separated list of ``KIND@TRIAL[:EPOCH]``: ``oom@3`` raises an out-of-memory error in
 trial 3's first step, ``nan@5`` poisons trial 5's weights so its loss diverges for real,
 ``kill@2:1`` SIGKILLs the worker after trial 2's epoch 1 is validated and checkpointed,
-``error@4`` raises a RuntimeError. Unset, nothing is injected.
+``error@4`` raises a RuntimeError, ``stall@2`` holds trial 2 in its first step for up to
+``STALL_S`` seconds (so a test's signal surely lands inside a trial). Unset, nothing is
+injected.
 """
 
 from __future__ import annotations
 
 import os
 import signal
+import time
 
 import lightning.pytorch as pl
 import torch
 
 ENV = "FMNIST_SEARCH_FAULTS"
+STALL_S = 120.0
 
 
 def planned(trial_number: int) -> list[tuple[str, int]]:
@@ -39,6 +43,8 @@ class FaultInjector(pl.Callback):
                 raise torch.OutOfMemoryError("injected out-of-memory (FMNIST_SEARCH_FAULTS)")
             if kind == "error":
                 raise RuntimeError("injected error (FMNIST_SEARCH_FAULTS)")
+            if kind == "stall":
+                time.sleep(STALL_S)  # a signal handler's exception ends the sleep early
             if kind == "nan":
                 with torch.no_grad():
                     for p in pl_module.parameters():

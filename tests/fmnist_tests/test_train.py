@@ -192,6 +192,27 @@ def test_one_cycle_steps_per_batch(tiny_config: RunConfig) -> None:
     assert len(set(rates[:25])) > 20  # the rate moves within an epoch
 
 
+@pytest.mark.parametrize("steps", [1, 2, 3, 4, 5, 8])
+def test_one_cycle_on_a_few_steps(tiny_config: RunConfig, steps: int) -> None:
+    config = replace(tiny_config, epochs=1, **{"optim.lr": 0.01})
+    rates = learning_rates(config, steps_per_epoch=steps)
+    assert len(rates) == steps and all(0 < r <= 0.01 * (1 + 1e-9) for r in rates)
+
+
+def test_one_cycle_sgd_keeps_its_momentum(tiny_config: RunConfig) -> None:
+    config = replace(
+        tiny_config, **{"optim.optimizer": "sgd", "optim.momentum": 0.8, "optim.lr": 0.01}
+    )
+    setup = Classifier(config, steps_per_epoch=20).configure_optimizers()
+    opt, sched = setup["optimizer"], setup["lr_scheduler"]["scheduler"]
+    seen = []
+    for _ in range(config.epochs * 20):
+        seen.append(opt.param_groups[0]["momentum"])
+        opt.step()
+        sched.step()
+    assert max(seen) == pytest.approx(0.8) and min(seen) < 0.8
+
+
 @pytest.mark.parametrize("schedule", ["cosine", "step", "constant"])
 def test_schedules_with_warmup(tiny_config: RunConfig, schedule: str) -> None:
     config = replace(

@@ -9,6 +9,7 @@ import time
 import pytest
 from optuna.trial import TrialState
 
+from search.faults import ENV as FAULTS
 from tests.reliability_tests.conftest import cli, load, run_args, start, tiny
 
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
@@ -20,7 +21,8 @@ def test_signal_marks_trial_and_run_resumes(sig, workers, tmp_path, study_name):
     args = run_args(
         tiny(tmp_path, 2), url, study_name, tmp_path, "--workers", str(workers), "--n-trials", "5"
     )
-    proc = start(*args, log=tmp_path / "first.log")
+    # Trial 2 stalls in its first step, so the signal lands inside a trial, not between two.
+    proc = start(*args, env={FAULTS: "stall@2"}, log=tmp_path / "first.log")
     deadline = time.monotonic() + 240
     while time.monotonic() < deadline:
         time.sleep(0.5)
@@ -28,9 +30,8 @@ def test_signal_marks_trial_and_run_resumes(sig, workers, tmp_path, study_name):
             trials = load(url, study_name).trials
         except Exception:
             continue
-        if sum(t.state in FINISHED for t in trials) >= 2 and any(
-            t.state == TrialState.RUNNING for t in trials
-        ):
+        running = [t.number for t in trials if t.state == TrialState.RUNNING]
+        if sum(t.state in FINISHED for t in trials) >= 2 and 2 in running:
             break
     proc.send_signal(sig)
     assert proc.wait(timeout=120) != 0
@@ -39,7 +40,8 @@ def test_signal_marks_trial_and_run_resumes(sig, workers, tmp_path, study_name):
     trials = load(url, study_name).trials
     assert not [t for t in trials if t.state == TrialState.RUNNING]
     stopped = [t for t in trials if t.state == TrialState.FAIL]
-    assert stopped and all(sig.name in t.user_attrs["fail_reason"] for t in stopped)
+    assert 2 in [t.number for t in stopped]
+    assert all(sig.name in t.user_attrs["fail_reason"] for t in stopped)
     before = {t.number: (t.params, t.value) for t in trials if t.state in FINISHED}
 
     r = cli(*args)
