@@ -35,6 +35,10 @@ class VGGConfig:
     fc_width: int = 512
     fc_dropout: float = 0.5
 
+    def __post_init__(self) -> None:
+        if self.pools > len(self.widths):
+            raise ConfigError("vgg: pools cannot exceed the number of blocks")
+
 
 @dataclass(frozen=True)
 class ResNetConfig:
@@ -47,6 +51,12 @@ class ResNetConfig:
     widths: tuple[int, ...] = (64, 128, 256)
     blocks: tuple[int, ...] = (2, 2, 2)
     strides: tuple[int, ...] = (2, 2, 2)
+
+    def __post_init__(self) -> None:
+        if not (len(self.widths) == len(self.blocks) == len(self.strides)) or not self.widths:
+            raise ConfigError("resnet: widths, blocks and strides need one entry per stage")
+        if self.intro_kernel % 2 == 0:
+            raise ConfigError("resnet: intro_kernel must be odd")
 
 
 @dataclass(frozen=True)
@@ -63,6 +73,10 @@ class MobileNetConfig:
     strides: tuple[int, ...] = (1, 2, 2, 2, 1)
     last_width: int = 1280
     dropout: float = 0.2
+
+    def __post_init__(self) -> None:
+        if not (len(self.channels) == len(self.depths) == len(self.strides)) or not self.channels:
+            raise ConfigError("mobilenet: channels, depths and strides need one entry per stage")
 
 
 ModelConfig = VGGConfig | ResNetConfig | MobileNetConfig

@@ -16,11 +16,8 @@ import sys
 import tempfile
 import time
 import tomllib
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
-from unittest import mock
 
 import tomli_w
 
@@ -29,6 +26,7 @@ from fmnist.config import OptimConfig, replace
 from fmnist.train import resolve_device
 from search import preset as presets
 from search.errors import SearchError
+from search.launcher import run_argv
 
 PARTS = ("throughput", "overhead", "search", "memory", "gpu", "fastpath", "accuracy")
 DEFAULT_PARTS = ("throughput", "overhead", "search", "memory", "gpu")
@@ -127,27 +125,6 @@ def throughput(args: argparse.Namespace, device: str) -> dict[str, Any]:
 # -- b, c: trial overhead and search efficiency -----------------------------------------------
 
 
-@contextmanager
-def _step_clocks() -> Iterator[dict[str, bench.StepClock]]:
-    """Give every trial's ``fit`` a StepClock, keyed by the trial's log version. The runner
-    has no hook for extra callbacks, so the objective's ``fit`` is wrapped for the bench's
-    runs only; the clock goes first so a pruning callback that raises at an epoch's end
-    cannot skip its reading."""
-    from search import objective
-
-    clocks: dict[str, bench.StepClock] = {}
-    real_fit = objective.fit
-
-    def timed_fit(config, **kwargs):
-        clock = bench.StepClock()
-        clocks[str(kwargs.get("log_version"))] = clock
-        kwargs["callbacks"] = [clock, *kwargs.get("callbacks", ())]
-        return real_fit(config, **kwargs)
-
-    with mock.patch.object(objective, "fit", timed_fit):
-        yield clocks
-
-
 def _without_pruner(study: str, work: Path) -> Path:
     path = presets.preset_path(study)
     data = tomllib.loads(path.read_text()) | {"pruner": {"name": "none"}}
@@ -166,6 +143,12 @@ def run_study(
 
     from search.runner import RunOptions, run
 
+    clocks: dict[int, bench.StepClock] = {}
+
+    def clock(number: int) -> list[bench.StepClock]:
+        clocks[number] = bench.StepClock()
+        return [clocks[number]]
+
     opts = RunOptions(
         study=str(study),
         n_trials=n_trials,
@@ -173,18 +156,17 @@ def run_study(
         out_dir=str(work / label),
         device=device,
         data_dir=data_dir,
+        trial_callbacks=clock,
     )
-    with _step_clocks() as clocks:
-        start = time.perf_counter()
-        result = run(opts)
-        wall = time.perf_counter() - start
+    start = time.perf_counter()
+    result = run(opts)
+    wall = time.perf_counter() - start
     finished = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
     trials = [t for t in result.get_trials(deepcopy=False) if t.state in finished]
     per_trial = []
     for t in trials:
-        clock = clocks.get(f"trial-{t.number:04d}")
         trial_wall = (t.datetime_complete - t.datetime_start).total_seconds()
-        steps = clock.step_seconds if clock else None
+        steps = clocks[t.number].step_seconds if t.number in clocks else None
         per_trial.append(
             {
                 "number": t.number,
@@ -296,24 +278,14 @@ def search_parts(
 
 def memory(args: argparse.Namespace, device: str, work: Path) -> dict[str, Any]:
     """A worker process as a user starts it, ``fmnist-search run``, on fresh storage."""
-    argv = [
-        sys.executable,
-        "-m",
-        "search.cli",
-        "run",
-        "--study",
+    argv = run_argv(
         args.study,
-        "--n-trials",
-        str(args.memory_trials),
-        "--storage",
         f"sqlite:///{work}/memory.db",
-        "--out",
-        str(work / "memory"),
-        "--device",
+        work / "memory",
         device,
-    ]
-    if args.data_dir:
-        argv += ["--data-dir", args.data_dir]
+        n_trials=args.memory_trials,
+        data_dir=args.data_dir or None,
+    )
     out = bench.peak_rss(argv) | {"trials": args.memory_trials}
     if out["exit_code"] != 0:
         raise SearchError(f"the memory part's worker failed: {out['stderr_tail'][-500:]}")

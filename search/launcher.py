@@ -20,39 +20,33 @@ def devices(opts) -> list[str]:
     return [opts.device] * opts.workers
 
 
-def worker_argv(opts, index: int, device: str, study_name: str, url: str) -> list[str]:
-    argv = [
-        sys.executable,
-        "-m",
-        "search.cli",
-        "run",
-        "--study",
-        opts.study,
-        "--storage",
-        url,
-        "--study-name",
-        study_name,
-        "--out",
-        opts.out_dir,
-        "--device",
-        device,
-        "--worker-index",
-        str(index),
-        "--heartbeat-grace",
-        str(opts.grace_s),
-        "--storage-retry",
-        str(opts.storage_retry_s),
-    ]
-    for flag, value in (
-        ("--n-trials", opts.n_trials),
-        ("--timeout", opts.timeout),
-        ("--seed", opts.seed),
-        ("--data-dir", opts.data_dir),
-        ("--artifacts", opts.artifacts),
-    ):
+def run_argv(study: str, url: str, out: str | os.PathLike, device: str, **flags) -> list[str]:
+    """``fmnist-search run`` as a child process; ``flags`` that are not None become
+    ``--flag-name value``."""
+    argv = [sys.executable, "-m", "search.cli", "run", "--study", study, "--storage", url]
+    argv += ["--out", str(out), "--device", device]
+    for name, value in flags.items():
         if value is not None:
-            argv += [flag, str(value)]
+            argv += ["--" + name.replace("_", "-"), str(value)]
     return argv
+
+
+def worker_argv(opts, index: int, device: str, study_name: str, url: str) -> list[str]:
+    return run_argv(
+        opts.study,
+        url,
+        opts.out_dir,
+        device,
+        study_name=study_name,
+        worker_index=index,
+        heartbeat_grace=opts.grace_s,
+        storage_retry=opts.storage_retry_s,
+        n_trials=opts.n_trials,
+        timeout=opts.timeout,
+        seed=opts.seed,
+        data_dir=opts.data_dir,
+        artifacts=opts.artifacts,
+    )
 
 
 def launch(preset: presets.StudyPreset, opts) -> optuna.Study:

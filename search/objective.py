@@ -12,9 +12,11 @@ import gc
 import os
 import resource
 import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+import lightning.pytorch as pl
 import optuna
 import torch
 from optuna_integration import PyTorchLightningPruningCallback
@@ -38,6 +40,10 @@ from spaces.dims import Categorical, Float, Int
 
 class TrialFailed(Exception):
     """A trial that ended in error; its reason is stored on the trial as ``fail_reason``."""
+
+
+# Trial number -> Lightning callbacks added to that trial's Trainer (the bench's step clock).
+TrialCallbacks = Callable[[int], Sequence[pl.Callback]]
 
 
 class Interrupted(Exception):
@@ -118,8 +124,10 @@ class Objective:
         study_name: str,
         prefix: str = "",
         artifacts: Path | None = None,
+        trial_callbacks: TrialCallbacks | None = None,
     ) -> None:
         self.preset = preset
+        self.trial_callbacks = trial_callbacks
         self.space = presets.space_of(preset)
         self.dims = presets.dims(preset)
         self.base = presets.base_config(preset)
@@ -208,7 +216,9 @@ class Objective:
         ckpt = self.ckpt_path(trial.number)
         ckpt.parent.mkdir(parents=True, exist_ok=True)
         reporter = EpochReporter(trial, line, ckpt, self.halving)
-        callbacks = [reporter]
+        # Extra callbacks go first, so a pruning callback that raises cannot skip them.
+        extra = self.trial_callbacks(trial.number) if self.trial_callbacks else []
+        callbacks = [*extra, reporter]
         if faults := planned(trial.number):
             callbacks.append(FaultInjector(faults))
         try:

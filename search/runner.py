@@ -23,7 +23,7 @@ from search import preset as presets
 from search.artifacts import artifacts_dir
 from search.constraints import was_rejected
 from search.errors import SearchError
-from search.objective import Interrupted, Objective
+from search.objective import Interrupted, Objective, TrialCallbacks
 from search.pruners import make_pruner
 from search.samplers import make_sampler
 from search.storage import DEFAULT_URL, StorageLost, open_storage, safe_url
@@ -48,6 +48,7 @@ class RunOptions:
     grace_s: float = 30.0
     storage_retry_s: float = 120.0  # a worker rides out a storage restart this long, then stops
     artifacts: str | None = None  # artifact store folder (default: beside the storage)
+    trial_callbacks: TrialCallbacks | None = None  # in-process runs only (not for --workers)
 
 
 def storage_url(preset: presets.StudyPreset, opts: RunOptions) -> str:
@@ -147,6 +148,7 @@ def run(opts: RunOptions) -> optuna.Study:
         study_name=study.study_name,
         prefix=prefix,
         artifacts=artifacts_dir(opts.artifacts, storage_url(preset, opts), opts.out_dir),
+        trial_callbacks=opts.trial_callbacks,
     )
     missing = target - finished_count(study)
     if missing <= 0:

@@ -4,15 +4,13 @@ from torch import nn
 from torchvision.models import MobileNetV2
 from torchvision.models._utils import _make_divisible
 
-from fmnist.config import ConfigError, MobileNetConfig
+from fmnist.config import MobileNetConfig
 from fmnist.models._registry import register
 
 
 @register("mobilenet")
 def build(cfg: MobileNetConfig, num_classes: int) -> nn.Module:
     """torchvision's MobileNetV2 with a one-channel intro conv and fewer, narrower stages."""
-    if not (len(cfg.channels) == len(cfg.depths) == len(cfg.strides)) or not cfg.channels:
-        raise ConfigError("mobilenet: channels, depths and strides need one entry per stage")
     setting = [
         [1 if i == 0 else cfg.expansion, c, n, s]
         for i, (c, n, s) in enumerate(zip(cfg.channels, cfg.depths, cfg.strides, strict=True))

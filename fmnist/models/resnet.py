@@ -3,7 +3,7 @@ from __future__ import annotations
 from torch import nn
 from torchvision.models.resnet import BasicBlock
 
-from fmnist.config import ConfigError, ResNetConfig
+from fmnist.config import ResNetConfig
 from fmnist.models._registry import register
 
 
@@ -22,10 +22,6 @@ def _stage(cin: int, cout: int, blocks: int, stride: int) -> nn.Sequential:
 def build(cfg: ResNetConfig, num_classes: int) -> nn.Module:
     """Intro conv (the report's 7x7 hurt on 28x28 images; 3x3 is the default), then stages of
     torchvision's BasicBlock, global average pool and one FC layer."""
-    if not (len(cfg.widths) == len(cfg.blocks) == len(cfg.strides)) or not cfg.widths:
-        raise ConfigError("resnet: widths, blocks and strides need one entry per stage")
-    if cfg.intro_kernel % 2 == 0:
-        raise ConfigError("resnet: intro_kernel must be odd")
     layers: list[nn.Module] = [
         nn.Conv2d(1, cfg.intro_width, cfg.intro_kernel, padding=cfg.intro_kernel // 2),
         nn.BatchNorm2d(cfg.intro_width),

@@ -2,15 +2,14 @@ from __future__ import annotations
 
 from torch import nn
 
-from fmnist.config import ConfigError, VGGConfig
+from fmnist.config import VGGConfig
 from fmnist.models._registry import register
+from fmnist.models.dropout import Dropout
 
 
 @register("vgg")
 def build(cfg: VGGConfig, num_classes: int) -> nn.Module:
     """conv-ReLU-BN (the report's order) blocks, max-pool after the first ``pools`` blocks."""
-    if cfg.pools > len(cfg.widths):
-        raise ConfigError("vgg: pools cannot exceed the number of blocks")
     layers: list[nn.Module] = []
     cin, side = 1, 28
     for i, width in enumerate(cfg.widths):
@@ -25,7 +24,7 @@ def build(cfg: VGGConfig, num_classes: int) -> nn.Module:
             layers.append(nn.MaxPool2d(2))
             side //= 2
         if cfg.dropout > 0:
-            layers.append(nn.Dropout(cfg.dropout))
+            layers.append(Dropout(cfg.dropout))
     layers += [
         nn.Flatten(),
         nn.Linear(cin * side * side, cfg.fc_width),
@@ -33,6 +32,6 @@ def build(cfg: VGGConfig, num_classes: int) -> nn.Module:
         nn.BatchNorm1d(cfg.fc_width),
     ]
     if cfg.fc_dropout > 0:
-        layers.append(nn.Dropout(cfg.fc_dropout))
+        layers.append(Dropout(cfg.fc_dropout))
     layers.append(nn.Linear(cfg.fc_width, num_classes))
     return nn.Sequential(*layers)

@@ -180,7 +180,10 @@ def test_provenance_table_is_kept_apart(tmp_path: Path) -> None:
 def test_replace_with_dotted_keys_checks_types() -> None:
     config = replace(RunConfig(), **{"optim.lr": 0.1, "data.subset": 3000, "epochs": 2})
     assert (config.optim.lr, config.data.subset, config.epochs) == (0.1, 3000, 2)
-    assert replace(RunConfig(), **{"model.widths": (8, 16)}).model.widths == (8, 16)
+    two = {"model.widths": (8, 16), "model.blocks": (1, 1), "model.strides": (1, 2)}
+    assert replace(RunConfig(), **two).model.widths == (8, 16)
+    with pytest.raises(ConfigError, match="one entry per stage"):  # checked by the config
+        replace(RunConfig(), **{"model.widths": (8, 16)})
     with pytest.raises(ConfigError, match="epochs"):
         replace(RunConfig(), epochs="2")
 

@@ -104,31 +104,22 @@ def one_error_line(argv: list[str], capsys: pytest.CaptureFixture[str]) -> str:
     return lines[0]
 
 
-def test_unknown_config_key(
-    tmp_path: Path, data_dir: Path, capsys: pytest.CaptureFixture[str]
+@pytest.mark.parametrize(
+    ("text", "named"),
+    [
+        ('[model]\nfamily = "resnet"\nwidthz = [8, 16]\n', "'model.widthz'"),  # unknown key
+        ('[optim]\nlr = "fast"\n', "optim.lr"),  # wrong type
+        ('[model]\nfamily = "resnet"\nwidths = [8, 16]\nblocks = [1]\n', "one entry per stage"),
+    ],
+    ids=["unknown-key", "wrong-type", "inconsistent"],
+)
+def test_bad_config_file(
+    text: str, named: str, tmp_path: Path, data_dir: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     bad = tmp_path / "bad.toml"
-    bad.write_text('[model]\nfamily = "resnet"\nwidthz = [8, 16]\n')
+    bad.write_text(text)
     line = one_error_line(train_args(bad, tmp_path / "run", data_dir), capsys)
-    assert str(bad) in line and "'model.widthz'" in line
-
-
-def test_wrong_config_type(
-    tmp_path: Path, data_dir: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    bad = tmp_path / "bad.toml"
-    bad.write_text('[optim]\nlr = "fast"\n')
-    line = one_error_line(train_args(bad, tmp_path / "run", data_dir), capsys)
-    assert "optim.lr" in line
-
-
-def test_inconsistent_model_config(
-    tmp_path: Path, data_dir: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    bad = tmp_path / "bad.toml"
-    bad.write_text('[model]\nfamily = "resnet"\nwidths = [8, 16]\nblocks = [1]\n')
-    line = one_error_line(train_args(bad, tmp_path / "run", data_dir), capsys)
-    assert "one entry per stage" in line
+    assert str(bad) in line and named in line
 
 
 def test_unknown_config_name(
