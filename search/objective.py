@@ -179,8 +179,10 @@ class Objective:
         try:
             return self._run(trial)
         finally:
-            # Nothing of a trial may stay on the device for the next one.
+            # Nothing of a trial may stay on the device for the next one. What survives the
+            # collection lives on: frozen, later collections skip it (0.3 s a trial otherwise).
             gc.collect()
+            gc.freeze()
             if torch.cuda.is_available():
                 torch.cuda.empty_cache()
                 trial.set_user_attr("cuda_bytes_after", torch.cuda.memory_allocated())
