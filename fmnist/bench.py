@@ -132,13 +132,6 @@ class StepClock(pl.Callback):
         return sum(self.train_seconds) + sum(self.val_seconds)
 
 
-class CompileModel(pl.Callback):
-    """``torch.compile`` the network at set-up; the first epoch then carries the compilation."""
-
-    def setup(self, trainer, pl_module, stage: str) -> None:
-        pl_module.model = torch.compile(pl_module.model)
-
-
 def _pace(images_per_epoch: int, seconds: Sequence[float]) -> dict[str, Any]:
     """Images/s of the fastest timed epoch, and over all timed epochs. The first epoch picks
     oneDNN/cuDNN kernels, grows the allocator and compiles: it is timed only when alone.
@@ -161,7 +154,6 @@ def ours(
     batch_size: int | None = None,
     device: str = "auto",
     data_dir=None,
-    callbacks: Sequence[pl.Callback] = (),
 ) -> dict[str, Any]:
     """Training images/s of ``fmnist.train.fit`` on ``images`` training images (no
     validation), with the config's precision and memory format."""
@@ -170,9 +162,7 @@ def ours(
         changes["optim.batch_size"] = batch_size
     config = replace(config, **changes)
     clock = StepClock()
-    result = fit(
-        config, data_dir=data_dir, device=device, full_train=True, callbacks=[clock, *callbacks]
-    )
+    result = fit(config, data_dir=data_dir, device=device, full_train=True, callbacks=[clock])
     bs = config.optim.batch_size
     per_epoch = images // bs * bs if images > bs else images  # a ragged last batch is dropped
     return {
@@ -366,15 +356,8 @@ def fast_pace(
     (compilation, autotuning) apart, and achieved FLOP/s against ``peak`` (default: the
     data-sheet peak of a known GPU)."""
     device = resolve_device(device)
-    config = replace(config, precision="bf16", channels_last=True)
-    row = ours(
-        config,
-        images=images,
-        epochs=epochs,
-        device=device,
-        data_dir=data_dir,
-        callbacks=[CompileModel()] if compile else [],
-    )
+    config = replace(config, precision="bf16", channels_last=True, compile=compile)
+    row = ours(config, images=images, epochs=epochs, device=device, data_dir=data_dir)
     seconds = row["epoch_seconds"]
     steady = statistics.median(seconds[1:]) if len(seconds) > 1 else seconds[0]
     # 2 FLOPs per multiply-accumulate; the backward pass costs about twice the forward.

@@ -60,6 +60,8 @@ class Classifier(pl.LightningModule):
         self.model = build_model(config.model)
         if config.channels_last:
             self.model = self.model.to(memory_format=torch.channels_last)
+        if config.compile:
+            self.model.compile()  # in place: the state dict keeps its keys
         self.register_buffer("_sums", torch.zeros(5), persistent=False)
         # _sums: train loss sum, train count, val loss sum, val correct, val count
         self.history: list[dict[str, float]] = []  # one record per finished epoch

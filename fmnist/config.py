@@ -135,6 +135,9 @@ class RunConfig:
     seed: int = 0
     precision: Literal["auto", "32", "bf16"] = "auto"
     channels_last: bool = True
+    # torch.compile the network. Off by default: on 2 CPU cores compiling costs about 40 s, more
+    # than a quick trial; the GPU default awaits the bench's part e (docs/BENCHMARKS.md).
+    compile: bool = False
 
 
 # Derived from the union, so adding a family to ``ModelConfig`` is the only step here.

@@ -266,3 +266,17 @@ def test_fit_on_cuda_in_bf16(tiny_config: RunConfig, data_dir: Path) -> None:
     result = fit(tiny_config, data_dir=data_dir, device="cuda")
     assert result.device == "cuda" and result.precision == "bf16-mixed"
     assert result.val_acc is not None and 0.0 <= result.val_acc <= 1.0
+
+
+@pytest.mark.slow
+def test_compiled_network_trains_and_keeps_its_state_dict(
+    tiny_config: RunConfig, data_dir: Path
+) -> None:
+    """``compile = true`` (about 40 s of compiling on two CPU cores) trains like eager mode."""
+    eager = fit(tiny_config, data_dir=data_dir)
+    compiled = fit(replace(tiny_config, compile=True), data_dir=data_dir)
+    assert compiled.module.model._compiled_call_impl is not None
+    assert compiled.module.state_dict().keys() == eager.module.state_dict().keys()
+    assert compiled.history[-1]["train_loss"] == pytest.approx(
+        eager.history[-1]["train_loss"], rel=0.02
+    )
