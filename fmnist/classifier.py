@@ -18,7 +18,7 @@ from fmnist.augment import augment, to_input
 from fmnist.config import RunConfig, to_dict
 from fmnist.models import build_model
 
-NAN_CHECK_EVERY = 32  # steps between the one host sync that catches a diverging loss early
+NAN_CHECK_EVERY = 32  # steps between looks at the loss sum, to catch a diverging loss early
 
 
 class DivergedError(RuntimeError):
@@ -65,6 +65,7 @@ class Classifier(pl.LightningModule):
         self.register_buffer("_sums", torch.zeros(5), persistent=False)
         # _sums: train loss sum, train count, val loss sum, val correct, val count
         self.history: list[dict[str, float]] = []  # one record per finished epoch
+        self._loss_copy: tuple[torch.Tensor, torch.cuda.Event] | None = None  # GPU NaN check
         self._epoch_start = 0.0
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -79,11 +80,26 @@ class Classifier(pl.LightningModule):
         self._sums[0] += loss.detach().float() * y.numel()
         self._sums[1] += y.numel()
         if (batch_idx + 1) % NAN_CHECK_EVERY == 0:
-            self._check_finite()
+            self._check_finite(wait=False)
         return loss
 
-    def _check_finite(self) -> None:
-        value = self._sums[0].item()
+    def _check_finite(self, wait: bool = True) -> None:
+        """Raise DivergedError if the training loss sum is not finite. With ``wait=False`` on
+        a GPU it never waits for the device: it starts a copy of the sum to the host and
+        looks at the copy started at the previous call, if that copy has landed, so a
+        divergence is caught NAN_CHECK_EVERY steps later than on the CPU."""
+        if wait or self._sums.device.type == "cpu":
+            self._raise_if_diverged(self._sums[0].item())
+            return
+        landed, self._loss_copy = self._loss_copy, None
+        if landed is not None and landed[1].query():
+            self._raise_if_diverged(landed[0].item())  # a host tensor: no sync
+        copy = self._sums[0].to("cpu", non_blocking=True)  # into pinned memory, asynchronous
+        done = torch.cuda.Event()
+        done.record()
+        self._loss_copy = (copy, done)
+
+    def _raise_if_diverged(self, value: float) -> None:
         if not math.isfinite(value):
             raise DivergedError(
                 f"training loss became {value} in epoch {self.current_epoch}; "
@@ -92,6 +108,7 @@ class Classifier(pl.LightningModule):
 
     def on_train_epoch_start(self) -> None:
         self._sums.zero_()
+        self._loss_copy = None
         self._epoch_start = time.perf_counter()
 
     def _record_epoch(self) -> None:

@@ -4,11 +4,12 @@ import json
 from collections.abc import Callable
 from pathlib import Path
 
+import lightning.pytorch as pl
 import pytest
 import torch
 
 from fmnist import data, lockbox
-from fmnist.classifier import Classifier, DivergedError, lr_factor
+from fmnist.classifier import NAN_CHECK_EVERY, Classifier, DivergedError, lr_factor
 from fmnist.config import (
     DataConfig,
     OptimConfig,
@@ -148,6 +149,38 @@ def test_divergence_is_reported(tiny_config: RunConfig, data_dir: Path) -> None:
     )
     with pytest.raises(DivergedError, match="lower optim.lr"):
         fit(config, data_dir=data_dir, device="cpu")
+
+
+class BatchCounter(pl.Callback):
+    def __init__(self) -> None:
+        self.batches = 0
+
+    def on_train_batch_end(self, *args) -> None:
+        self.batches += 1
+
+
+@pytest.mark.parametrize("device", ["cpu", pytest.param("cuda", marks=pytest.mark.gpu)])
+def test_divergence_is_caught_within_the_epoch(
+    tiny_config: RunConfig, data_dir: Path, device: str
+) -> None:
+    """The in-loop check stops a diverged run long before its epoch ends (on a GPU without
+    waiting for the device, one check later)."""
+    config = replace(
+        tiny_config,
+        **{
+            "optim.optimizer": "sgd",
+            "optim.lr": 1e12,
+            "optim.schedule": "constant",
+            "optim.batch_size": 16,
+            "data.subset": 4000,
+        },
+    )
+    counter = BatchCounter()
+    with pytest.raises(DivergedError, match="in epoch 0"):
+        fit(config, data_dir=data_dir, device=device, callbacks=[counter])
+    steps_per_epoch = 3000 // 16
+    lag = 1 if device == "cpu" else 3  # checks until a GPU copy is seen (it may not have landed)
+    assert counter.batches <= lag * NAN_CHECK_EVERY < steps_per_epoch
 
 
 # Optimisers and schedules, without training
