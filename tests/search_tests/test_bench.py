@@ -34,7 +34,7 @@ def test_cpu_run_writes_every_part(
     net.write_text(dump_toml(tiny_config))
     out = tmp_path / "bench.json"
     result = cli(
-        "bench", "--parts", PARTS, "--presets", net, "--images", 384, "--epochs", 2,
+        "bench", "--parts", PARTS, "--presets", net, "--images", 384, "--epochs", 2, "--repeats", 1,
         "--study", tiny_study, "--memory-trials", 1, "--json", out,
         "--data-dir", data_dir, "--device", "cpu",
     )  # fmt: skip
