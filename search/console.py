@@ -67,7 +67,7 @@ def top_table(study: optuna.Study, k: int = 5) -> str:
         return "no completed trials yet"
     out = [
         f"top {len(rows)} of study {study.study_name!r} (validation accuracy, last epoch):",
-        f"{'trial':>6} {'val_acc':>8} {'best':>8} {'params':>8} {'epochs':>6}  params",
+        f"{'trial':>6} {'val_acc':>8} {'best':>8} {'params':>8} {'epochs':>6}  sampled values",
     ]
     for t in rows:
         best = t.user_attrs.get("best_val_acc")
