@@ -87,28 +87,9 @@ def cmd_studies(args: argparse.Namespace) -> int:
     return 0
 
 
-def pruning_figures(study: optuna.Study) -> dict[str, int]:
-    """Epochs trained against the epochs the same trials would have trained unpruned; configs
-    rejected over budget (never trained) are counted apart."""
-    from search.constraints import was_rejected
-    from search.pareto_pruning import epoch_accuracies
-
-    budget = int(study.user_attrs.get("epochs", 0))
-    every = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED))
-    finished = [t for t in every if not was_rejected(t)]
-    trained = sum(len(epoch_accuracies(t)) for t in finished)
-    return {
-        "trials": len(finished),
-        "pruned": sum(t.state == TrialState.PRUNED for t in finished),
-        "epochs_trained": trained,
-        "epochs_without_pruning": budget * len(finished),
-        "rejected": len(every) - len(finished),
-    }
-
-
 def cmd_show(args: argparse.Namespace) -> int:
     from fmnist.config import RunConfig, dump_toml, from_dict
-    from search.console import ranked, top_table
+    from search.console import pruning_figures, ranked, top_table
     from search.pareto import front_table
 
     study = load_study(args.study, args.storage)

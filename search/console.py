@@ -1,4 +1,5 @@
-"""What a search prints: one live line per trial, and a top-k table at the end."""
+"""What a search prints: one live line per trial, a top-k table at the end, and the pruning
+figures that ``show`` and ``report`` give."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import time
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
+from search.constraints import trained
 from search.pareto_pruning import epoch_accuracies
 
 STATE = {
@@ -83,3 +85,18 @@ def top_table(study: optuna.Study, k: int = 5) -> str:
 
 def _fmt(v) -> str:
     return f"{v:.3g}" if isinstance(v, float) else str(v)
+
+
+def pruning_figures(study: optuna.Study) -> dict[str, int]:
+    """Epochs trained against the epochs the same trials would have trained unpruned; configs
+    rejected over budget (never trained) are counted apart."""
+    budget = int(study.user_attrs.get("epochs", 0))
+    every = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED))
+    finished = trained(every)
+    return {
+        "trials": len(finished),
+        "pruned": sum(t.state == TrialState.PRUNED for t in finished),
+        "epochs_trained": sum(len(epoch_accuracies(t)) for t in finished),
+        "epochs_without_pruning": budget * len(finished),
+        "rejected": len(every) - len(finished),
+    }

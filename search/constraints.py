@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import optuna
+from optuna.trial import TrialState
 from torch import nn
 
 from fmnist.models import count_macs, count_params
@@ -79,6 +80,13 @@ def check(trial: optuna.Trial, constraints: Constraints, measures: dict[str, flo
 
 def was_rejected(trial: optuna.trial.FrozenTrial) -> bool:
     return REJECTED in trial.user_attrs
+
+
+def trained(trials: Sequence[optuna.trial.FrozenTrial]) -> list[optuna.trial.FrozenTrial]:
+    """The finished (complete or pruned) trials that trained: what ``n_trials`` counts, so a
+    config rejected over budget is left out."""
+    done = (TrialState.COMPLETE, TrialState.PRUNED)
+    return [t for t in trials if t.state in done and not was_rejected(t)]
 
 
 def rejected_in_a_row(trials: Sequence[optuna.trial.FrozenTrial]) -> int:

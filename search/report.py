@@ -289,15 +289,19 @@ def _best_trial_pngs(
     return sorted(copied)
 
 
-def _states(study: optuna.Study) -> Counter:
-    return Counter(t.state for t in study.get_trials(deepcopy=False))
+def trial_counts(study: optuna.Study) -> str:
+    count = Counter(t.state for t in study.get_trials(deepcopy=False))
+    return (
+        f"Trials: {count[TrialState.COMPLETE]} complete, {count[TrialState.PRUNED]} pruned, "
+        f"{count[TrialState.FAIL]} failed, {count[TrialState.RUNNING]} running."
+    )
 
 
 def markdown(study: optuna.Study, report: Report, *, top: int, storage_label: str) -> str:
     from fmnist.config import RunConfig, dump_toml, from_dict
-    from search.commands import pruning_figures
+    from search.console import pruning_figures
 
-    attrs, count = study.user_attrs, _states(study)
+    attrs = study.user_attrs
     lines = [f"# Study `{study.study_name}`", ""]
     facts = []
     if "space" in attrs:
@@ -312,8 +316,7 @@ def markdown(study: optuna.Study, report: Report, *, top: int, storage_label: st
     if facts:
         lines += ["; ".join(facts) + ".", ""]
     lines += [
-        f"Trials: {count[TrialState.COMPLETE]} complete, {count[TrialState.PRUNED]} pruned, "
-        f"{count[TrialState.FAIL]} failed, {count[TrialState.RUNNING]} running.",
+        trial_counts(study),
         "",
         "## Top trials",
         "",
@@ -357,12 +360,11 @@ def top_text(study: optuna.Study, top: int) -> str:
 
 
 def summary_html(study: optuna.Study, top: int) -> str:
-    from search.commands import pruning_figures
+    from search.console import pruning_figures
 
-    count, f = _states(study), pruning_figures(study)
+    f = pruning_figures(study)
     return (
-        f"<p>Trials: {count[TrialState.COMPLETE]} complete, {count[TrialState.PRUNED]} pruned, "
-        f"{count[TrialState.FAIL]} failed, {count[TrialState.RUNNING]} running. Pruning: "
+        f"<p>{trial_counts(study)} Pruning: "
         f"{f['epochs_trained']} epochs trained against {f['epochs_without_pruning']} "
         "without pruning.</p>\n"
         f"<pre>{html.escape(top_text(study, top))}</pre>"

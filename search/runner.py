@@ -21,13 +21,13 @@ from fmnist.train import resolve_device
 from search import pareto
 from search import preset as presets
 from search.artifacts import artifacts_dir
-from search.constraints import was_rejected
+from search.constraints import trained
 from search.errors import SearchError
 from search.objective import Interrupted, Objective, TrialCallbacks
 from search.pruners import make_pruner
 from search.samplers import make_sampler
 from search.storage import DEFAULT_URL, StorageLost, open_storage, safe_url
-from search.worker import FINISHED, MAX_FAILS_IN_A_ROW, signals_interrupt, work
+from search.worker import MAX_FAILS_IN_A_ROW, signals_interrupt, work
 
 
 @dataclass(frozen=True)
@@ -120,7 +120,7 @@ def open_study(preset: presets.StudyPreset, opts: RunOptions) -> optuna.Study:
 
 def finished_count(study: optuna.Study) -> int:
     """Trials that count towards ``n_trials``: finished ones, less rejected configs."""
-    return sum(not was_rejected(t) for t in study.get_trials(deepcopy=False, states=FINISHED))
+    return len(trained(study.get_trials(deepcopy=False)))
 
 
 def run(opts: RunOptions) -> optuna.Study:

@@ -10,19 +10,17 @@ from __future__ import annotations
 import contextlib
 import signal
 import time
-from collections import Counter
 from collections.abc import Callable
 
 import optuna
 from optuna.trial import TrialState
 
-from search.constraints import REJECTIONS_IN_A_ROW, rejected_in_a_row, was_rejected
+from search.constraints import REJECTIONS_IN_A_ROW, rejected_in_a_row, trained
 from search.errors import SearchError
 from search.liveness import GRACE_S, Heartbeat, reap_stale
 from search.objective import Interrupted, TrialFailed
 from search.storage import claim_lock
 
-FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
 MAX_FAILS_IN_A_ROW = 3  # then the problem is not the trial: stop and say so
 
 
@@ -76,15 +74,12 @@ def claim(
     with claim_lock(url, study.study_name, retry_s):
         reap_stale(study, grace_s)
         trials = study.get_trials(deepcopy=False)
-        count = Counter(t.state for t in trials)
-        # A config rejected over budget trained nothing; n_trials counts trained trials.
-        rejected = sum(was_rejected(t) for t in trials)
-        finished = count[TrialState.COMPLETE] + count[TrialState.PRUNED] - rejected
+        finished = len(trained(trials))
         if finished >= target:
             return False
-        if finished + count[TrialState.RUNNING] >= target:
+        if finished + sum(t.state == TrialState.RUNNING for t in trials) >= target:
             return None  # enough in flight; one may still fail and need a retry
-        if rejected and rejected_in_a_row(trials) >= REJECTIONS_IN_A_ROW:
+        if rejected_in_a_row(trials) >= REJECTIONS_IN_A_ROW:
             raise SearchError(
                 f"the last {REJECTIONS_IN_A_ROW} configs were all over the [constraints] "
                 "budget; loosen the budget or narrow [ranges] to smaller networks"
