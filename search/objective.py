@@ -34,7 +34,7 @@ from search.console import TrialLine
 from search.constraints import check, measure
 from search.faults import FaultInjector, planned
 from search.liveness import RETRY_OF, retry_chain
-from search.pareto_pruning import EqualEpochHalving, make_halving, record_accuracy
+from search.pareto_pruning import EqualEpochHalving, record_accuracy
 from spaces.dims import Categorical, Float, Int
 
 
@@ -136,13 +136,7 @@ class Objective:
         self.fingerprint = make_split(labels, preset.val_size, preset.split_seed).fingerprint
         self.data_dir, self.device = data_dir, device
         self.out_dir, self.study_name, self.prefix = out_dir, study_name, prefix
-        self.halving = (
-            make_halving(
-                preset.pruner.name, preset.epochs, preset.objectives[1:], preset.pruner.options
-            )
-            if presets.is_pareto(preset)
-            else None
-        )
+        self.halving = presets.pruning(preset)[1]
         self.artifacts = artifacts  # the artifact store's folder; None uploads nothing
 
     def config_for(self, trial: optuna.Trial) -> RunConfig:

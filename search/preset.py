@@ -9,16 +9,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import optuna
+
 import spaces
 import studies
 from fmnist.config import ConfigError, RunConfig, from_dict, merge, replace, to_dict
 from fmnist.config import load_toml as load_run_config
 from fmnist.configs import resolve as shipped_config
-from fmnist.models import build_model, count_macs, count_params
+from fmnist.models import build_model
 from search import pareto
-from search.constraints import Constraints
+from search.constraints import Constraints, measure
 from search.errors import SearchError
-from search.pareto_pruning import make_halving
+from search.pareto_pruning import EqualEpochHalving, make_halving
 from search.pruners import make_pruner
 from search.samplers import make_sampler
 from spaces.dims import from_override
@@ -109,6 +111,18 @@ def is_pareto(preset: StudyPreset) -> bool:
     return len(preset.objectives) > 1
 
 
+def pruning(preset: StudyPreset) -> tuple[optuna.pruners.BasePruner, EqualEpochHalving | None]:
+    """The study's Optuna pruner, and the rule the objective applies itself. Optuna cannot
+    prune a Pareto trial, so a Pareto study gets no Optuna pruner and its ``[pruner]`` is
+    search.pareto_pruning's rule; any other study, the Optuna pruner and no rule."""
+    name, options = preset.pruner.name, preset.pruner.options
+    if is_pareto(preset):
+        return optuna.pruners.NopPruner(), make_halving(
+            name, preset.epochs, preset.objectives[1:], options
+        )
+    return make_pruner(name, preset.epochs, options), None
+
+
 def needs_latency(preset: StudyPreset) -> bool:
     """Whether trials must time the network: a latency budget or objective."""
     return "latency_ms" in preset.constraints.limits() or "latency_ms" in preset.objectives
@@ -176,19 +190,18 @@ def validate(preset: StudyPreset) -> None:
             "sampler.name: cmaes handles neither several objectives nor constraints; "
             "use tpe, nsga2 or gp"
         )
-    if is_pareto(preset):
-        make_halving(
-            preset.pruner.name, preset.epochs, preset.objectives[1:], preset.pruner.options
-        )
-    else:
-        make_pruner(preset.pruner.name, preset.epochs, preset.pruner.options)
+    pruning(preset)
     config = base_config(preset)
     space.build(lambda n: preset.fixed.get(n, ranged[n].default), config)
+    # Baselines within the size budgets; built only when there is one, since every command
+    # and worker loads the preset. A latency budget is left to the trial's own timing.
+    limits = preset.constraints.limits()
+    if not limits.keys() & {"params", "macs"}:
+        return
     defaults = {n: d.default for n, d in ranged.items()} | preset.fixed
     for i, values in enumerate(preset.baseline):
         model = build_model(space.build((defaults | values).__getitem__, config).model)
-        sizes = {"params": count_params(model), "macs": count_macs(model)}
-        limits = preset.constraints.limits()
+        sizes = measure(model, latency=False)
         for name in sizes.keys() & limits.keys():
             if sizes[name] > limits[name]:
                 raise ValueError(

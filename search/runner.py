@@ -24,7 +24,6 @@ from search.artifacts import artifacts_dir
 from search.constraints import trained
 from search.errors import SearchError
 from search.objective import Interrupted, Objective, TrialCallbacks
-from search.pruners import make_pruner
 from search.samplers import make_sampler
 from search.storage import DEFAULT_URL, StorageLost, open_storage, safe_url
 from search.worker import MAX_FAILS_IN_A_ROW, signals_interrupt, work
@@ -87,10 +86,7 @@ def open_study(preset: presets.StudyPreset, opts: RunOptions) -> optuna.Study:
         directions=pareto.directions(preset.objectives),
         load_if_exists=True,
         sampler=make_sampler(preset.sampler.name, seed, preset.sampler.options),
-        # Optuna cannot prune a Pareto trial; search.pareto_pruning does, in the objective.
-        pruner=optuna.pruners.NopPruner()
-        if presets.is_pareto(preset)
-        else make_pruner(preset.pruner.name, preset.epochs, preset.pruner.options),
+        pruner=presets.pruning(preset)[0],  # a Pareto study's rule is the objective's
     )
     if existing:
         for key, want in attrs.items():
