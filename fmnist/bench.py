@@ -32,7 +32,7 @@ from fmnist.data import load_train
 from fmnist.models import build_model, count_macs
 from fmnist.provenance import device_name, git_commit, package_versions
 from fmnist.split import make_split
-from fmnist.train import cpu_has_bf16, fit, quiet_lightning, resolve_device
+from fmnist.train import cpu_has_bf16, fit, quiet_lightning, resolve_device, trainer_device
 
 REPORT_BATCH = 64
 EPOCH_IMAGES = 60_000
@@ -215,12 +215,6 @@ class ReportLoop(pl.LightningModule):
         return torch.optim.Adam(self.model.parameters(), lr=self.lr)
 
 
-def _trainer_device(device: str) -> dict[str, Any]:
-    if device == "cpu":
-        return {"accelerator": "cpu", "devices": 1}
-    return {"accelerator": "gpu", "devices": [torch.device(device).index or 0]}
-
-
 def report(
     config: RunConfig,
     *,
@@ -247,7 +241,7 @@ def report(
     )
     clock = StepClock()
     trainer = pl.Trainer(
-        **_trainer_device(device),
+        **trainer_device(device),
         max_epochs=epochs,
         precision="32-true",
         logger=False,

@@ -13,6 +13,7 @@ import warnings
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import lightning.pytorch as pl
 import torch
@@ -23,7 +24,7 @@ from fmnist.classifier import Classifier, predict_logits
 from fmnist.config import ConfigError, RunConfig
 from fmnist.data import load_train
 from fmnist.models import count_macs, count_params
-from fmnist.split import Split, make_split
+from fmnist.split import NUM_CLASSES, Split, make_split
 
 
 def quiet_lightning() -> None:
@@ -48,6 +49,13 @@ def resolve_device(device: str = "auto") -> str:
             f"device {device!r} asked for, but torch sees no CUDA device; use --device cpu"
         )
     return device
+
+
+def trainer_device(device: str) -> dict[str, Any]:
+    """``pl.Trainer`` arguments that put it on ``device`` ("cpu", "cuda" or "cuda:N")."""
+    if device == "cpu":
+        return {"accelerator": "cpu", "devices": 1}
+    return {"accelerator": "gpu", "devices": [torch.device(device).index or 0]}
 
 
 @functools.cache
@@ -181,8 +189,7 @@ def fit(
     )
     cpu = device == "cpu"
     trainer = pl.Trainer(
-        accelerator="cpu" if cpu else "gpu",
-        devices=1 if cpu else [torch.device(device).index or 0],
+        **trainer_device(device),
         max_epochs=config.epochs,
         precision=precision,
         deterministic=cpu,  # exact repeats on CPU; cuDNN autotuning on GPU instead
@@ -219,18 +226,28 @@ def fit(
 
 
 @torch.no_grad()
+def confusion_matrix(
+    module: Classifier, images: torch.Tensor, labels: torch.Tensor, *, batch_size: int = 1000
+) -> torch.Tensor:
+    """A 10x10 count matrix on the CPU, row = true class, column = predicted class, of
+    ``module`` in eval mode with the config's test-time augmentation."""
+    module.eval()
+    device = next(module.parameters()).device
+    counts = torch.zeros(NUM_CLASSES**2, dtype=torch.long, device=device)
+    for i in range(0, images.shape[0], batch_size):
+        x = to_input(images[i : i + batch_size].to(device), module.config.data)
+        y = labels[i : i + batch_size].to(device)
+        predicted = predict_logits(module, x, module.config.augment.tta_flip).argmax(-1)
+        counts += torch.bincount(y * NUM_CLASSES + predicted, minlength=NUM_CLASSES**2)
+    return counts.view(NUM_CLASSES, NUM_CLASSES).cpu()
+
+
 def evaluate(
     module: Classifier, images: torch.Tensor, labels: torch.Tensor, *, batch_size: int = 1000
 ) -> float:
     """Accuracy of ``module`` (in eval mode, with the config's test-time augmentation)."""
-    module.eval()
-    device = next(module.parameters()).device
-    correct = torch.zeros((), dtype=torch.long, device=device)
-    for i in range(0, images.shape[0], batch_size):
-        x = to_input(images[i : i + batch_size].to(device), module.config.data)
-        y = labels[i : i + batch_size].to(device)
-        correct += (predict_logits(module, x, module.config.augment.tta_flip).argmax(-1) == y).sum()
-    return correct.item() / images.shape[0]
+    counts = confusion_matrix(module, images, labels, batch_size=batch_size)
+    return counts.diag().sum().item() / images.shape[0]
 
 
 @torch.no_grad()
