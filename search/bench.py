@@ -215,25 +215,20 @@ def search_parts(
     args: argparse.Namespace, device: str, work: Path, parts: set[str]
 ) -> dict[str, Any]:
     """b over the study as it is; c adds the same study without its pruner."""
-    runs = {
-        "pruned": run_study(
-            args.study,
-            label="pruned",
-            work=work,
-            n_trials=args.n_trials,
-            device=device,
-            data_dir=args.data_dir,
-        )
-    }
+    studies: dict[str, str | Path] = {"pruned": args.study}
     if "search" in parts:
-        runs["unpruned"] = run_study(
-            _without_pruner(args.study, work),
-            label="unpruned",
+        studies["unpruned"] = _without_pruner(args.study, work)
+    runs = {
+        label: run_study(
+            study,
+            label=label,
             work=work,
             n_trials=args.n_trials,
             device=device,
             data_dir=args.data_dir,
         )
+        for label, study in studies.items()
+    }
     overhead = {label: overhead_summary(r) for label, r in runs.items()}
     _table(
         f"b. trial overhead over the {args.study!r} study (wall time minus step time)",
@@ -268,7 +263,6 @@ def search_parts(
                 for r in runs.values()
             ],
         )
-    if "search" in parts:
         return {"overhead": overhead, "search": runs}
     return {"overhead": overhead, "overhead_run": runs["pruned"]}
 
