@@ -24,9 +24,10 @@ import tomli_w
 from fmnist import bench
 from fmnist.config import OptimConfig, replace
 from fmnist.train import resolve_device
-from search import preset as presets
 from search.errors import SearchError
-from search.launcher import run_argv
+from search.run import RunOptions, start
+from search.study import resolve
+from search.study.preset import preset_path
 
 PARTS = ("throughput", "overhead", "search", "memory", "gpu", "fastpath", "accuracy")
 DEFAULT_PARTS = ("throughput", "overhead", "search", "memory", "gpu")
@@ -126,7 +127,7 @@ def throughput(args: argparse.Namespace, device: str) -> dict[str, Any]:
 
 
 def _without_pruner(study: str, work: Path) -> Path:
-    path = presets.preset_path(study)
+    path = preset_path(study)
     data = tomllib.loads(path.read_text()) | {"pruner": {"name": "none"}}
     out = work / "no-pruner" / path.name  # same stem, so the same study name
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -140,8 +141,6 @@ def run_study(
     """Run ``study`` in this process on a fresh SQLite file; wall time, epochs trained, best
     value, and per trial its wall time (ask to tell), step time and the difference."""
     import optuna
-
-    from search.runner import RunOptions, run
 
     clocks: dict[int, bench.StepClock] = {}
 
@@ -158,9 +157,9 @@ def run_study(
         data_dir=data_dir,
         trial_callbacks=clock,
     )
-    start = time.perf_counter()
-    result = run(opts)
-    wall = time.perf_counter() - start
+    begin = time.perf_counter()
+    result = start(opts)
+    wall = time.perf_counter() - begin
     finished = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
     trials = [t for t in result.get_trials(deepcopy=False) if t.state in finished]
     per_trial = []
@@ -178,7 +177,7 @@ def run_study(
             }
         )
     complete = [t for t in trials if t.state == optuna.trial.TrialState.COMPLETE]
-    preset = presets.load(str(study))
+    preset = resolve(str(study)).preset
     return {
         "study": preset.name,
         "pruner": preset.pruner.name,
@@ -272,14 +271,14 @@ def search_parts(
 
 def memory(args: argparse.Namespace, device: str, work: Path) -> dict[str, Any]:
     """A worker process as a user starts it, ``fmnist-search run``, on fresh storage."""
-    argv = run_argv(
-        args.study,
-        f"sqlite:///{work}/memory.db",
-        work / "memory",
-        device,
+    argv = RunOptions(
+        study=args.study,
+        storage=f"sqlite:///{work}/memory.db",
+        out_dir=str(work / "memory"),
+        device=device,
         n_trials=args.memory_trials,
         data_dir=args.data_dir or None,
-    )
+    ).command()
     out = bench.peak_rss(argv) | {"trials": args.memory_trials}
     if out["exit_code"] != 0:
         raise SearchError(f"the memory part's worker failed: {out['stderr_tail'][-500:]}")
@@ -298,8 +297,6 @@ def packed(study: str, k: int, *, seconds: float, device: str, data_dir, work: P
     """Trials per hour with ``k`` worker processes on one device, for ``seconds``."""
     import torch
 
-    from search.runner import RunOptions, run
-
     on_gpu = device.startswith("cuda")
     opts = RunOptions(
         study=study,
@@ -312,9 +309,9 @@ def packed(study: str, k: int, *, seconds: float, device: str, data_dir, work: P
         workers_per_gpu=k if on_gpu else 1,
         workers=1 if on_gpu else k,
     )
-    start = time.perf_counter()
-    result = run(opts)
-    wall = time.perf_counter() - start
+    begin = time.perf_counter()
+    result = start(opts)
+    wall = time.perf_counter() - begin
     finished = [
         t for t in result.get_trials(deepcopy=False) if t.state.name in ("COMPLETE", "PRUNED")
     ]

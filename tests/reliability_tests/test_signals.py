@@ -9,7 +9,7 @@ import time
 import pytest
 from optuna.trial import TrialState
 
-from search.faults import ENV as FAULTS
+from search.run.faults import ENV as FAULTS
 from tests.reliability_tests.conftest import cli, load, run_args, start, tiny
 
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)

@@ -11,7 +11,7 @@ from optuna.trial import TrialState
 from optuna_dashboard.artifact._backend import list_trial_artifacts
 
 from fmnist.config import RunConfig, from_dict, load_toml
-from search.artifacts import (
+from search.results.artifacts import (
     CONFIG,
     CONFUSION,
     CURVES,

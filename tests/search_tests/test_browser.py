@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from search.console import ranked
+from search.study.queries import ranked
 
 if TYPE_CHECKING:
     from .conftest import QuickStudy

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from search import preset as presets
+from search.study import names
 
 DEAD_POSTGRES = "postgresql+psycopg://nobody@127.0.0.1:1/none"
 
@@ -38,7 +38,7 @@ def test_unknown_study_lists_the_presets(cli) -> None:
     result = cli("run", "--study", "resnett")
     assert result.code == 2
     assert "'resnett'" in result.error
-    assert f"presets: {', '.join(presets.names())}" in result.error
+    assert f"presets: {', '.join(names())}" in result.error
 
 
 def test_unreachable_storage_names_the_url_fast(tmp_path: Path, command) -> None:

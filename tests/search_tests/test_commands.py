@@ -9,7 +9,7 @@ import pytest
 from optuna.trial import TrialState
 
 from fmnist.config import RunConfig, from_dict
-from search.console import ranked
+from search.study.queries import ranked
 
 if TYPE_CHECKING:
     from .conftest import QuickStudy

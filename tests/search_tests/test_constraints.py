@@ -17,16 +17,10 @@ import spaces
 from fmnist.config import ResNetConfig
 from fmnist.models import build_model, count_params
 from fmnist.models.measure import cpu_latency_ms
-from search import preset as presets
-from search.constraints import (
-    REJECTED,
-    Constraints,
-    check,
-    rejected_in_a_row,
-    violations,
-    was_rejected,
-)
 from search.errors import SearchError
+from search.study import resolve
+from search.study.constraints import REJECTED, Constraints, check, violations
+from search.study.queries import rejected_in_a_row, was_rejected
 
 # The `tiny.toml` of the fault suite with a budget that half its ResNets break (4 wide: 1.4k
 # parameters, 8 wide: 4.8k) and every MobileNet breaks; median-pruned, as `quick` is.
@@ -118,15 +112,16 @@ def test_cpu_latency_is_timed_on_one_thread_and_leaves_the_model_as_it_was() -> 
 def test_small_and_tiny_presets_state_their_budgets(
     name: str, max_params: int, families: list[str]
 ) -> None:
-    preset = presets.load(name)
+    study = resolve(name)
+    preset = study.preset
     assert preset.constraints.limits() == {"params": max_params}
     assert preset.spaces == families and preset.space == "+".join(families)
-    assert not presets.is_pareto(preset)
-    space, dims = presets.space_of(preset), presets.dims(preset)
+    assert not study.is_pareto
+    space, dims = study.space, study.dims
     seen = set()
     for params in preset.baseline:  # the baselines fit the budget: validation checks it too
         values = {n: d.default for n, d in dims.items()} | params
-        config = space.build(values.__getitem__, presets.base_config(preset))
+        config = space.build(values.__getitem__, study.base)
         assert count_params(build_model(config.model)) <= max_params
         seen.add(config.model.family)
     assert seen == set(families)
@@ -152,7 +147,7 @@ def test_bad_constrained_preset_names_the_key(
     data = {k: v for k, v in (CONSTRAINED | changes).items() if v is not None}
     path = write(tmp_path / "bad.toml", data)
     with pytest.raises(SearchError) as e:
-        presets.load(str(path))
+        resolve(str(path))
     assert message in str(e.value) and "\n" not in str(e.value)
 
 
@@ -168,7 +163,7 @@ def test_two_spaces_make_one_with_a_space_parameter_first() -> None:
     assert set(both.dims) == {spaces.CHOICE} | set(spaces.get("resnet").dims) | set(
         spaces.get("mobilenet").dims
     )
-    base = presets.base_config(presets.load("small"))
+    base = resolve("small").base
     for family in ("resnet", "mobilenet"):
         asked: list[str] = []
 
@@ -239,7 +234,7 @@ def test_constrained_study_never_trains_an_over_budget_config_and_still_prunes(
 def test_a_budget_nothing_fits_stops_with_one_line(
     cli: Callable, tmp_path: Path, data_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("search.worker.REJECTIONS_IN_A_ROW", 3)
+    monkeypatch.setattr("search.storage.claim.REJECTIONS_IN_A_ROW", 3)
     data = CONSTRAINED | {"constraints": {"max_params": 10}}
     data["baseline"] = []
     path = write(tmp_path / "hopeless.toml", data)

@@ -12,7 +12,7 @@ from optuna.artifacts import get_all_artifact_meta
 from optuna.trial import FrozenTrial, TrialState
 
 from fmnist.config import RunConfig, dump_toml, from_dict, load_toml, replace
-from search.console import ranked
+from search.study.queries import ranked
 
 if TYPE_CHECKING:
     from .conftest import QuickStudy

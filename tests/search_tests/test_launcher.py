@@ -1,9 +1,10 @@
-"""Where `run --workers/--gpus/--workers-per-gpu` puts its worker processes."""
+"""Where `run --workers/--gpus/--workers-per-gpu` puts its worker processes, and what each is
+told."""
 
 from __future__ import annotations
 
-from search.launcher import devices, worker_argv
-from search.runner import RunOptions
+from search.run.launcher import devices
+from search.run.options import RunOptions
 
 
 def test_workers_share_the_given_device():
@@ -16,8 +17,12 @@ def test_gpus_are_packed_workers_per_gpu():
 
 
 def test_worker_argv_joins_the_same_study():
-    opts = RunOptions(study="quick", n_trials=40, timeout=60.0, seed=3, grace_s=10.0)
-    argv = worker_argv(opts, 2, "cuda:1", "quick-x", "sqlite:////tmp/s.db")
+    opts = RunOptions(
+        study="quick", n_trials=40, timeout=60.0, seed=3, grace_s=10.0, workers=4, gpus=(1,)
+    )
+    argv = opts.worker_argv(
+        index=2, device="cuda:1", study_name="quick-x", url="sqlite:////tmp/s.db"
+    )
     joined = " ".join(argv)
     for part in (
         "run --study quick",
@@ -31,3 +36,4 @@ def test_worker_argv_joins_the_same_study():
         "--heartbeat-grace 10.0",
     ):
         assert part in joined
+    assert "--workers" not in argv and "--gpus" not in argv  # a worker is one process

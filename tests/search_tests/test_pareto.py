@@ -15,11 +15,11 @@ import tomli_w
 from optuna.trial import FrozenTrial, TrialState
 
 from fmnist.config import RunConfig, dump_toml, from_dict, load_toml, replace
-from search import preset as presets
-from search.constraints import was_rejected
 from search.errors import SearchError
-from search.pareto import front
-from search.pareto_pruning import CURVE, EqualEpochHalving, epoch_accuracies, record_accuracy
+from search.pruners import CURVE, EQUAL_EPOCH, EqualEpochHalving, record_accuracy
+from search.study import resolve
+from search.study.objectives import front
+from search.study.queries import epoch_accuracies, was_rejected
 
 # Two sizes of 4-wide ResNet (1.4k and 4.8k parameters) on 200 images, 2 epochs: one rung, at
 # epoch 1, where a trial must be in the better half of the no-larger trials that got there.
@@ -32,7 +32,7 @@ PARETO: dict[str, Any] = {
     "n_trials": 6,
     "sampler": {"name": "tpe", "seed": 0, "options": {"n_startup_trials": 3}},
     "pruner": {
-        "name": "sha",
+        "name": EQUAL_EPOCH,
         "options": {"min_resource": 1, "reduction_factor": 2, "min_peers": 1},
     },
     "ranges": {
@@ -113,13 +113,14 @@ def test_bad_rule_options_name_themselves(
     tmp_path: Path, options: dict[str, Any], message: str
 ) -> None:
     path = tmp_path / "bad.toml"
-    path.write_text(tomli_w.dumps(PARETO | {"pruner": {"name": "sha", "options": options}}))
+    path.write_text(tomli_w.dumps(PARETO | {"pruner": {"name": EQUAL_EPOCH, "options": options}}))
     with pytest.raises(SearchError, match=f"pruner.options.*{message}"):
-        presets.load(str(path))
+        resolve(str(path))
 
 
 BAD = [
-    ("optuna-pruner", {"pruner": {"name": "hyperband"}}, "Optuna cannot prune"),
+    ("optuna-pruner", {"pruner": {"name": "hyperband"}}, "cannot prune a multi-objective"),
+    ("old-sha-spelling", {"pruner": {"name": "sha"}}, 'write name = "equal-epoch"'),
     ("accuracy-not-first", {"objectives": ["params", "val_acc"]}, "first objective"),
     ("unknown-objective", {"objectives": ["val_acc", "flops"]}, "unknown objective 'flops'"),
     ("objective-twice", {"objectives": ["val_acc", "params", "params"]}, "listed twice"),
@@ -134,7 +135,7 @@ def test_bad_pareto_preset_names_the_key(
     path = tmp_path / "bad.toml"
     path.write_text(tomli_w.dumps(PARETO | changes))
     with pytest.raises(SearchError) as e:
-        presets.load(str(path))
+        resolve(str(path))
     assert message in str(e.value) and "\n" not in str(e.value)
 
 
@@ -152,9 +153,13 @@ def test_record_accuracy_reports_one_objective_and_keeps_a_curve_for_several() -
 
 
 def test_the_pareto_preset_is_multi_objective_and_stopped_by_the_rule() -> None:
-    preset = presets.load("pareto")
-    assert presets.is_pareto(preset) and preset.objectives == ["val_acc", "params"]
-    assert preset.pruner.name == "sha" and preset.constraints.limits() == {"params": 1_000_000}
+    study = resolve("pareto")
+    preset = study.preset
+    assert study.is_pareto and preset.objectives == ["val_acc", "params"]
+    assert study.pruning.rule is not None
+    assert preset.pruner.name == EQUAL_EPOCH and preset.constraints.limits() == {
+        "params": 1_000_000
+    }
     assert preset.spaces == ["resnet", "mobilenet"]
 
 

@@ -10,8 +10,9 @@ import pytest
 from optuna import visualization
 from optuna.trial import TrialState
 
-from search.console import ranked, top_table
-from search.report import build, mark_pruned
+from search.results.console import top_table
+from search.results.report import build, mark_pruned
+from search.study.queries import ranked
 
 if TYPE_CHECKING:
     from .conftest import QuickStudy

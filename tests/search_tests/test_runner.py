@@ -16,7 +16,7 @@ from fmnist.config import RunConfig, from_dict
 from fmnist.data import load_train
 from fmnist.models import build_model, count_macs, count_params
 from fmnist.split import make_split
-from search.console import ranked
+from search.study.queries import ranked
 
 if TYPE_CHECKING:
     from .conftest import CliResult, QuickStudy

@@ -121,6 +121,6 @@ def test_spaces_command_lists_every_parameter(cli) -> None:
         for pname, dim in space.dims.items():
             line = next(line for line in lines[start + 1 :] if line.split()[0] == pname)
             assert dim.describe() in line and f"default {dim.default}" in line
-    from search import preset
+    from search.study import names
 
-    assert f"study presets: {', '.join(preset.names())}" in result.out
+    assert f"study presets: {', '.join(names())}" in result.out

@@ -74,6 +74,15 @@ def reap_stale(study: optuna.Study, grace_s: float = GRACE_S) -> list[int]:
         )
         study._storage.set_trial_state_values(t._trial_id, TrialState.FAIL)
         reaped.append(t.number)
-        if len(retry_chain(study, t)) < MAX_RETRIES:
-            study.enqueue_trial(t.params, user_attrs={RETRY_OF: t.number})
+        enqueue_retry(study, t)
     return reaped
+
+
+def enqueue_retry(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> bool:
+    """Queue a retry of a trial that ended without a result of its own (its worker died or
+    was stopped): same parameters, resuming from its last checkpoint; False past
+    ``MAX_RETRIES`` along its chain."""
+    if len(retry_chain(study, trial)) >= MAX_RETRIES:
+        return False
+    study.enqueue_trial(trial.params, user_attrs={RETRY_OF: trial.number})
+    return True

@@ -31,13 +31,6 @@ CURVE = "val_acc_curve"  # trial user attribute: validation accuracy per epoch, 
 PEERS = (TrialState.RUNNING, TrialState.COMPLETE, TrialState.PRUNED)
 
 
-def epoch_accuracies(trial: FrozenTrial) -> dict[int, float]:
-    """Validation accuracy per epoch, single-objective (reported) or Pareto (recorded)."""
-    if trial.intermediate_values:
-        return dict(trial.intermediate_values)
-    return dict(enumerate(trial.user_attrs.get(CURVE, [])))
-
-
 def record_accuracy(trial: optuna.Trial, accuracy: float, epoch: int) -> None:
     """``trial.report`` for one objective; for several, the curve a Pareto rule reads."""
     if len(trial.study.directions) == 1:
@@ -130,23 +123,3 @@ class EqualEpochHalving:
     def _no_costlier(self, attrs: dict[str, Any], cost: Sequence[float]) -> bool:
         theirs = [attrs.get(c) for c in self.costs]
         return None not in theirs and all(t <= c for t, c in zip(theirs, cost, strict=True))
-
-
-def make_halving(
-    name: str, epochs: int, costs: Sequence[str], options: dict[str, Any]
-) -> EqualEpochHalving | None:
-    """A Pareto study's ``[pruner]``: ``sha`` (this rule) or ``none``."""
-    if name == "none":
-        return None
-    if name != "sha":
-        raise ValueError(
-            f"pruner.name: {name!r} is an Optuna pruner, and Optuna cannot prune a "
-            "multi-objective trial; a Pareto study takes 'sha' (successive halving on "
-            "accuracy at equal epochs) or 'none'"
-        )
-    try:
-        return EqualEpochHalving(epochs=epochs, costs=costs, **options)
-    except (TypeError, ValueError) as e:
-        raise ValueError(
-            f"pruner.options: the Pareto sha rule rejects these options ({e})"
-        ) from None

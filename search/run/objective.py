@@ -3,7 +3,7 @@
 The trial's value is the validation accuracy of its last epoch (what a retrain for the same
 number of epochs would get); the best epoch is kept as an attribute. In a Pareto study its
 values are that accuracy and the preset's cost objectives. A config over the preset's budget
-is rejected before it trains (search.constraints).
+is rejected before it trains (search.study.constraints).
 """
 
 from __future__ import annotations
@@ -22,19 +22,17 @@ import torch
 from optuna_integration import PyTorchLightningPruningCallback
 
 from fmnist.config import RunConfig, from_dict, replace, to_dict
-from fmnist.data import load_train
 from fmnist.models import build_model
 from fmnist.provenance import device_name, git_commit, package_versions
 from fmnist.record import describe
-from fmnist.split import make_split
 from fmnist.train import fit
-from search import preset as presets
-from search.artifacts import record_trial
-from search.console import TrialLine
-from search.constraints import check, measure
-from search.faults import FaultInjector, planned
-from search.liveness import RETRY_OF, retry_chain
-from search.pareto_pruning import EqualEpochHalving, record_accuracy
+from search.pruners import EqualEpochHalving, record_accuracy
+from search.results.artifacts import record_trial
+from search.results.console import TrialLine
+from search.run.faults import FaultInjector, planned
+from search.storage.liveness import RETRY_OF, retry_chain
+from search.study import ResolvedStudy
+from search.study.constraints import check, measure
 from spaces.dims import Categorical, Float, Int
 
 
@@ -73,7 +71,7 @@ class EpochReporter(PyTorchLightningPruningCallback):
     """optuna-integration's pruning callback (report val_acc, prune), after saving the epoch's
     checkpoint, so a killed trial's retry resumes from every epoch it has reported; plus the
     live console line and the epochs this attempt trained. A Pareto study, which Optuna cannot
-    prune, records the curve and asks ``halving`` (search.pareto_pruning) instead."""
+    prune, records the curve and asks ``halving`` (the equal-epoch rule of search.pruners)."""
 
     def __init__(
         self,
@@ -116,35 +114,32 @@ class EpochReporter(PyTorchLightningPruningCallback):
 class Objective:
     def __init__(
         self,
-        preset: presets.StudyPreset,
+        study: ResolvedStudy,
         *,
         data_dir,
         device: str,
         out_dir: Path,
         study_name: str,
+        split_fingerprint: str,
         prefix: str = "",
         artifacts: Path | None = None,
         trial_callbacks: TrialCallbacks | None = None,
     ) -> None:
-        self.preset = preset
+        self.study = study
         self.trial_callbacks = trial_callbacks
-        self.space = presets.space_of(preset)
-        self.dims = presets.dims(preset)
-        self.base = presets.base_config(preset)
         # Stored on every trial before it trains, so pruned and failed trials carry it too.
-        _, labels = load_train(data_dir)
-        self.fingerprint = make_split(labels, preset.val_size, preset.split_seed).fingerprint
+        self.fingerprint = split_fingerprint
         self.data_dir, self.device = data_dir, device
         self.out_dir, self.study_name, self.prefix = out_dir, study_name, prefix
-        self.halving = presets.pruning(preset)[1]
         self.artifacts = artifacts  # the artifact store's folder; None uploads nothing
 
     def config_for(self, trial: optuna.Trial) -> RunConfig:
-        config = self.space.build(trial_sample(trial, self.dims, self.preset.fixed), self.base)
+        study = self.study
+        config = study.space.build(trial_sample(trial, study.dims, study.preset.fixed), study.base)
         origin = self._retried(trial)
         if origin is not None and "config" in origin.user_attrs:
             return from_dict(RunConfig, origin.user_attrs["config"])  # same seed, same run
-        return replace(config, seed=self.base.seed + trial.number)
+        return replace(config, seed=study.base.seed + trial.number)
 
     def _retried(self, trial: optuna.Trial) -> optuna.trial.FrozenTrial | None:
         number = trial.user_attrs.get(RETRY_OF)
@@ -187,7 +182,7 @@ class Objective:
     def _run(self, trial: optuna.Trial) -> float | list[float]:
         config = self.config_for(trial)
         model = build_model(config.model)
-        measures = measure(model, latency=presets.needs_latency(self.preset))
+        measures = measure(model, latency=self.study.needs_latency)
         params = int(measures["params"])
         log_version = f"trial-{trial.number:04d}"
         for key, value in {
@@ -205,13 +200,13 @@ class Objective:
         del model
         if "latency_ms" in measures:
             trial.set_user_attr("latency_ms", measures["latency_ms"])
-        if reason := check(trial, self.preset.constraints, measures):  # before any training
+        if reason := check(trial, self.study.constraints, measures):  # before any training
             TrialLine(trial.number, config.epochs, params, self.prefix).finish("REJECTED", reason)
             raise optuna.TrialPruned(f"over budget: {reason}")
         line = TrialLine(trial.number, config.epochs, params, self.prefix)
         ckpt = self.ckpt_path(trial.number)
         ckpt.parent.mkdir(parents=True, exist_ok=True)
-        reporter = EpochReporter(trial, line, ckpt, self.halving)
+        reporter = EpochReporter(trial, line, ckpt, self.study.pruning.rule)
         # Extra callbacks go first, so a pruning callback that raises cannot skip them.
         extra = self.trial_callbacks(trial.number) if self.trial_callbacks else []
         callbacks = [*extra, reporter]
@@ -248,6 +243,6 @@ class Objective:
             trial.set_user_attr(key, info[key])
         record_trial(trial, self.artifacts, config, result=result, data_dir=self.data_dir)
         line.finish("COMPLETE")
-        if presets.is_pareto(self.preset):
-            return [result.val_acc, *(float(measures[c]) for c in self.preset.objectives[1:])]
+        if self.study.is_pareto:
+            return [result.val_acc, *(float(measures[c]) for c in self.study.costs)]
         return result.val_acc

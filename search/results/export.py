@@ -9,12 +9,11 @@ import optuna
 from optuna.trial import TrialState
 
 from fmnist.config import RunConfig, dump_toml, from_dict, replace
-from search.console import ranked
-from search.constraints import REJECTED, was_rejected
 from search.errors import SearchError
-from search.pareto import COSTS, front
-from search.pareto_pruning import epoch_accuracies
 from search.storage import DEFAULT_URL, safe_url
+from search.study.constraints import REJECTED
+from search.study.objectives import COSTS, front
+from search.study.queries import epoch_accuracies, ranked, was_rejected
 
 
 def chosen_trial(study: optuna.Study, number: int | None) -> optuna.trial.FrozenTrial:
@@ -69,8 +68,9 @@ def export(
 
 
 def export_front(study: optuna.Study, folder: Path, storage_url: str | None = None) -> list[Path]:
-    """One config per point of the study's front (``search.pareto.front``), cheapest first,
-    as ``trial-NNNN.toml`` in ``folder``; each is what ``export --trial N`` writes."""
+    """One config per point of the study's front (``search.study.objectives.front``),
+    cheapest first, as ``trial-NNNN.toml`` in ``folder``; each is what ``export --trial N``
+    writes."""
     trials = front(study)
     if not trials:
         raise SearchError(

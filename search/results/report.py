@@ -25,7 +25,7 @@ import optuna
 from optuna.search_space import intersection_search_space
 from optuna.trial import FrozenTrial, TrialState
 
-from search.artifacts import CONFUSION, CURVES
+from search.results.artifacts import CONFUSION, CURVES
 
 
 @dataclass(frozen=True)
@@ -260,7 +260,7 @@ def _figure_of(axes):
 
 def best_trial(study: optuna.Study) -> FrozenTrial | None:
     """The most accurate complete trial (a Pareto study's first objective is accuracy)."""
-    from search.console import ranked
+    from search.study.queries import ranked
 
     done = ranked(study)
     return done[0] if done else None
@@ -299,7 +299,7 @@ def trial_counts(study: optuna.Study) -> str:
 
 def markdown(study: optuna.Study, report: Report, *, top: int, storage_label: str) -> str:
     from fmnist.config import RunConfig, dump_toml, from_dict
-    from search.console import pruning_figures
+    from search.study.queries import pruning_figures
 
     attrs = study.user_attrs
     lines = [f"# Study `{study.study_name}`", ""]
@@ -353,14 +353,13 @@ def markdown(study: optuna.Study, report: Report, *, top: int, storage_label: st
 
 def top_text(study: optuna.Study, top: int) -> str:
     """The top-k table and the front of accuracy against costs, as ``show`` prints them."""
-    from search.console import top_table
-    from search.pareto import front_table
+    from search.results.console import front_table, top_table
 
     return f"{top_table(study, top)}\n\n{front_table(study)}"
 
 
 def summary_html(study: optuna.Study, top: int) -> str:
-    from search.console import pruning_figures
+    from search.study.queries import pruning_figures
 
     f = pruning_figures(study)
     return (

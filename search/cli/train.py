@@ -1,34 +1,17 @@
-"""``fmnist-search``: train, search, inspect, export, retrain, dashboard.
-
-Every user error ends as one line on stderr and exit code 2; nothing here prints tracebacks
-for mistakes a user can fix.
-"""
+"""``train``: one run config, outside any study; with ``--evaluate-test``, one lockbox
+opening."""
 
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from pathlib import Path
 
-from fmnist.classifier import DivergedError
-from fmnist.config import ConfigError, load_toml, replace
+from fmnist.config import load_toml, replace
 from fmnist.configs import names as config_names
 from fmnist.configs import resolve as resolve_config
-from fmnist.data import DataError
-from search.errors import SearchError
-
-USER_ERRORS = (ConfigError, DataError, DivergedError, SearchError, FileNotFoundError)
-
-
-def _add_data(p: argparse.ArgumentParser) -> None:
-    p.add_argument(
-        "--data-dir",
-        help="folder with the Fashion-MNIST IDX files "
-        "(default: $FMNIST_DATA_DIR, ./data, /usr/share/datasets/fashion-mnist)",
-    )
-    p.add_argument("--device", default="auto", help="cpu, cuda, cuda:N (default: auto)")
+from search.cli import add_data
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -71,13 +54,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="fmnist-search",
-        description="Honest, pruned Optuna + Lightning search for Fashion-MNIST classifiers.",
-    )
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-
+def add(sub) -> None:
     p = sub.add_parser("train", help="train one config (TOML file or shipped name)")
     p.add_argument(
         "--config",
@@ -98,32 +75,5 @@ def build_parser() -> argparse.ArgumentParser:
         help="open the test lockbox once and report test accuracy",
     )
     p.add_argument("--out", help="output folder (default runs/train/<time>)")
-    _add_data(p)
+    add_data(p)
     p.set_defaults(func=cmd_train)
-
-    from search import bench, commands
-
-    commands.add_subcommands(sub, _add_data)
-    bench.add_subcommand(sub, _add_data)
-    return parser
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    try:
-        return args.func(args)
-    except USER_ERRORS as e:
-        print(f"fmnist-search: error: {e}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("fmnist-search: interrupted", file=sys.stderr)
-        return 130
-
-
-def print_json(obj) -> None:
-    print(json.dumps(obj, indent=2, default=str))
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -10,20 +10,16 @@ towards ``n_trials``.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
 import optuna
-from optuna.trial import TrialState
 from torch import nn
 
 from fmnist.models import count_macs, count_params
 from fmnist.models.measure import cpu_latency_ms
+from search.text import fmt
 
 REJECTED = "rejected"  # trial user attribute: why the config was refused before training
-# Consecutive rejections after which a worker gives up: the budgets leave (almost) nothing.
-REJECTIONS_IN_A_ROW = 200
 
 
 @dataclass(frozen=True)
@@ -69,39 +65,10 @@ def check(trial: optuna.Trial, constraints: Constraints, measures: dict[str, flo
     for name, value in over.items():
         trial.set_constraint(name, value)
     reason = "; ".join(
-        f"{name} {_fmt(measures[name])} > {_fmt(limit)}"
+        f"{name} {fmt(measures[name])} > {fmt(limit)}"
         for name, limit in constraints.limits().items()
         if over[name] > 0
     )
     if reason:
         trial.set_user_attr(REJECTED, f"over budget: {reason}")
     return reason
-
-
-def was_rejected(trial: optuna.trial.FrozenTrial) -> bool:
-    return REJECTED in trial.user_attrs
-
-
-def trained(trials: Sequence[optuna.trial.FrozenTrial]) -> list[optuna.trial.FrozenTrial]:
-    """The finished (complete or pruned) trials that trained: what ``n_trials`` counts, so a
-    config rejected over budget is left out."""
-    done = (TrialState.COMPLETE, TrialState.PRUNED)
-    return [t for t in trials if t.state in done and not was_rejected(t)]
-
-
-def rejected_in_a_row(trials: Sequence[optuna.trial.FrozenTrial]) -> int:
-    """Rejections among the newest finished trials, up to the first trained one."""
-    count = 0
-    for trial in sorted(trials, key=lambda t: t.number, reverse=True):
-        if not trial.state.is_finished():
-            continue
-        if not was_rejected(trial):
-            break
-        count += 1
-    return count
-
-
-def _fmt(value: Any) -> str:
-    return (
-        f"{value:,.2f}" if isinstance(value, float) and not value.is_integer() else f"{value:,.0f}"
-    )

@@ -1,5 +1,5 @@
-"""What a search prints: one live line per trial, a top-k table at the end, and the pruning
-figures that ``show`` and ``report`` give."""
+"""What a search prints: one live line per trial, a top-k table at the end, and the front
+table that ``show`` and ``report`` give."""
 
 from __future__ import annotations
 
@@ -7,18 +7,11 @@ import sys
 import time
 
 import optuna
-from optuna.trial import FrozenTrial, TrialState
+from optuna.trial import TrialState
 
-from search.constraints import trained
-from search.pareto_pruning import epoch_accuracies
-
-STATE = {
-    TrialState.COMPLETE: "COMPLETE",
-    TrialState.PRUNED: "PRUNED",
-    TrialState.FAIL: "FAIL",
-    TrialState.RUNNING: "RUNNING",
-    TrialState.WAITING: "WAITING",
-}
+from search.study.objectives import ACCURACY, costs_of, front, is_pareto
+from search.study.queries import epoch_accuracies, ranked
+from search.text import fmt
 
 
 def _params(n: int | None) -> str:
@@ -57,12 +50,6 @@ class TrialLine:
         self.stream.flush()
 
 
-def ranked(study: optuna.Study) -> list[FrozenTrial]:
-    """Complete trials, most accurate first (a Pareto study's first value is the accuracy)."""
-    done = [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))]
-    return sorted(done, key=lambda t: t.values[0], reverse=True)
-
-
 def top_table(study: optuna.Study, k: int = 5) -> str:
     rows = ranked(study)[:k]
     if not rows:
@@ -73,7 +60,7 @@ def top_table(study: optuna.Study, k: int = 5) -> str:
     ]
     for t in rows:
         best = t.user_attrs.get("best_val_acc")
-        shown = ", ".join(f"{k.split('.', 1)[-1]}={_fmt(v)}" for k, v in t.params.items())
+        shown = ", ".join(f"{k.split('.', 1)[-1]}={fmt(v)}" for k, v in t.params.items())
         shown = shown if len(shown) <= 90 else shown[:87] + "..."
         out.append(
             f"{t.number:6d} {t.values[0]:8.4f} {best if best is None else f'{best:8.4f}'} "
@@ -83,20 +70,23 @@ def top_table(study: optuna.Study, k: int = 5) -> str:
     return "\n".join(out)
 
 
-def _fmt(v) -> str:
-    return f"{v:.3g}" if isinstance(v, float) else str(v)
-
-
-def pruning_figures(study: optuna.Study) -> dict[str, int]:
-    """Epochs trained against the epochs the same trials would have trained unpruned; configs
-    rejected over budget (never trained) are counted apart."""
-    budget = int(study.user_attrs.get("epochs", 0))
-    every = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED))
-    finished = trained(every)
-    return {
-        "trials": len(finished),
-        "pruned": sum(t.state == TrialState.PRUNED for t in finished),
-        "epochs_trained": sum(len(epoch_accuracies(t)) for t in finished),
-        "epochs_without_pruning": budget * len(finished),
-        "rejected": len(every) - len(finished),
-    }
+def front_table(study: optuna.Study) -> str:
+    trials = front(study)
+    costs = costs_of(study)
+    kind = "Pareto front" if is_pareto(study) else "accuracy against parameters"
+    title = f"{kind} of study {study.study_name!r} ({ACCURACY} max, {', '.join(costs)} min)"
+    if not trials:
+        return f"{title}: no complete feasible trial yet"
+    complete = len(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)))
+    out = [
+        f"{title}: {len(trials)} of {complete} complete trials, cheapest first:",
+        f"{'trial':>6} {'val_acc':>8} {'params':>10} {'MACs':>12} {'latency_ms':>10} {'epochs':>6}",
+    ]
+    for t in trials:
+        a = t.user_attrs
+        latency = f"{a['latency_ms']:10.3f}" if "latency_ms" in a else f"{'-':>10}"
+        out.append(
+            f"{t.number:6d} {t.values[0]:8.4f} {a.get('params', 0):>10,} "
+            f"{a.get('macs', 0):>12,} {latency} {len(epoch_accuracies(t)):6d}"
+        )
+    return "\n".join(out)

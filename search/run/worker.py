@@ -1,9 +1,6 @@
-"""A worker's loop: claim a trial while the study is short, run it, record how it ended.
-
-Claiming happens under the study's claim lock (see ``storage.claim_lock``): K workers on one
-study, on one machine or many, stop at exactly ``target`` finished trials, and only one of
-them at a time reaps trials whose worker died.
-"""
+"""A worker's loop: claim a trial while the study is short (``search.storage.claim``), run
+it, record how it ended; and what a signal does to it. A trial stopped by a signal is marked
+FAIL and queued for a retry that resumes from its last checkpoint, as a dead worker's is."""
 
 from __future__ import annotations
 
@@ -15,11 +12,9 @@ from collections.abc import Callable
 import optuna
 from optuna.trial import TrialState
 
-from search.constraints import REJECTIONS_IN_A_ROW, rejected_in_a_row, trained
-from search.errors import SearchError
-from search.liveness import GRACE_S, Heartbeat, reap_stale
-from search.objective import Interrupted, TrialFailed
-from search.storage import claim_lock
+from search.run.objective import Interrupted, TrialFailed
+from search.storage.claim import claim
+from search.storage.liveness import GRACE_S, Heartbeat, enqueue_retry
 
 MAX_FAILS_IN_A_ROW = 3  # then the problem is not the trial: stop and say so
 
@@ -67,26 +62,6 @@ def _run_objective(objective, trial):
         STOP.in_trial = False
 
 
-def claim(
-    study: optuna.Study, target: int, url: str | None, grace_s: float, retry_s: float = 120.0
-):
-    """A trial to run, ``None`` to wait for other workers' trials, or ``False`` when done."""
-    with claim_lock(url, study.study_name, retry_s):
-        reap_stale(study, grace_s)
-        trials = study.get_trials(deepcopy=False)
-        finished = len(trained(trials))
-        if finished >= target:
-            return False
-        if finished + sum(t.state == TrialState.RUNNING for t in trials) >= target:
-            return None  # enough in flight; one may still fail and need a retry
-        if rejected_in_a_row(trials) >= REJECTIONS_IN_A_ROW:
-            raise SearchError(
-                f"the last {REJECTIONS_IN_A_ROW} configs were all over the [constraints] "
-                "budget; loosen the budget or narrow [ranges] to smaller networks"
-            )
-        return study.ask()
-
-
 def work(
     study: optuna.Study,
     objective: Callable[[optuna.Trial], float | list[float]],  # several values: Pareto
@@ -105,12 +80,13 @@ def work(
     while timeout is None or time.monotonic() - start < timeout:
         if STOP.reason:
             raise Interrupted(STOP.reason)
-        trial = claim(study, target, url, grace_s, retry_s)
-        if trial is False:
+        got = claim(study, target, url, grace_s=grace_s, retry_s=retry_s)
+        if got.done:
             break
-        if trial is None:
+        if got.trial is None:
             time.sleep(poll_s)
             continue
+        trial = got.trial
         with Heartbeat(study._storage, trial._trial_id):
             try:
                 frozen = study.tell(trial, _run_objective(objective, trial))
@@ -120,7 +96,8 @@ def work(
                 frozen = study.tell(trial, state=TrialState.FAIL)
             except Interrupted as e:
                 trial.set_user_attr("fail_reason", str(e))
-                study.tell(trial, state=TrialState.FAIL)
+                frozen = study.tell(trial, state=TrialState.FAIL)
+                enqueue_retry(study, frozen)
                 raise
         ran.append(frozen)
         if on_trial:

@@ -15,7 +15,7 @@ from fmnist.config import load_toml, replace, to_dict
 from fmnist.models.measure import cpu_latency_ms
 from fmnist.record import train_run
 from fmnist.train import resolve_device, throughput
-from search.artifacts import attach_card
+from search.results.artifacts import attach_card
 from search.storage import open_storage, safe_url
 
 

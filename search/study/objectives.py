@@ -1,7 +1,7 @@
 """Objectives and Pareto fronts.
 
 A study's ``objectives`` start with ``val_acc`` (maximised); any others are costs, minimised,
-taken from the trial's measures (``search.constraints.measure``). One objective is an ordinary
+taken from the trial's measures (``search.study.constraints.measure``). One objective is an ordinary
 single-objective study. Several make a Pareto study: its front is ``study.best_trials``
 (complete, feasible, non-dominated). A single-objective study has a front too, of accuracy
 against parameters among its complete trials, which ``show`` and ``export --pareto`` use.
@@ -13,8 +13,6 @@ from collections.abc import Sequence
 
 import optuna
 from optuna.trial import FrozenTrial, TrialState
-
-from search.pareto_pruning import epoch_accuracies
 
 ACCURACY = "val_acc"
 COSTS = ("params", "macs", "latency_ms")  # trial user attributes, measured before training
@@ -74,25 +72,3 @@ def front(study: optuna.Study) -> list[FrozenTrial]:
 def point(trial: FrozenTrial, costs: Sequence[str]) -> tuple[float, ...]:
     """(validation accuracy, costs...) of a finished trial."""
     return (trial.values[0], *(float(trial.user_attrs[c]) for c in costs))
-
-
-def front_table(study: optuna.Study) -> str:
-    trials = front(study)
-    costs = costs_of(study)
-    kind = "Pareto front" if is_pareto(study) else "accuracy against parameters"
-    title = f"{kind} of study {study.study_name!r} ({ACCURACY} max, {', '.join(costs)} min)"
-    if not trials:
-        return f"{title}: no complete feasible trial yet"
-    complete = len(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)))
-    out = [
-        f"{title}: {len(trials)} of {complete} complete trials, cheapest first:",
-        f"{'trial':>6} {'val_acc':>8} {'params':>10} {'MACs':>12} {'latency_ms':>10} {'epochs':>6}",
-    ]
-    for t in trials:
-        a = t.user_attrs
-        latency = f"{a['latency_ms']:10.3f}" if "latency_ms" in a else f"{'-':>10}"
-        out.append(
-            f"{t.number:6d} {t.values[0]:8.4f} {a.get('params', 0):>10,} "
-            f"{a.get('macs', 0):>12,} {latency} {len(epoch_accuracies(t)):6d}"
-        )
-    return "\n".join(out)

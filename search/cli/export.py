@@ -1,0 +1,79 @@
+"""Taking a study's result out: ``export`` a trial's config, ``retrain`` it on all training
+images and open the test lockbox once per seed."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from search.cli import add_artifacts, add_data, add_storage
+from search.errors import SearchError
+from search.storage import load_study
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from search.results.export import export, export_front
+
+    study = load_study(args.study, args.storage)
+    if args.pareto:
+        if args.trial is not None:
+            raise SearchError("export: give --trial N or --pareto, not both")
+        folder = Path(args.output or "front")
+        paths = export_front(study, folder, storage_url=args.storage)
+        print(f"wrote {len(paths)} configs, one per front point, to {folder}:")
+        print("\n".join(f"  {p}" for p in paths))
+        print(f"retrain each with: fmnist-search retrain {folder}/trial-NNNN.toml --seeds 3")
+        return 0
+    path = export(study, args.trial, Path(args.output or "best.toml"), storage_url=args.storage)
+    print(f"wrote {path}; train it with: fmnist-search retrain {path} --seeds 3")
+    return 0
+
+
+def cmd_retrain(args: argparse.Namespace) -> int:
+    from search.results.model_card import retrain
+
+    card = retrain(
+        Path(args.config),
+        seeds=args.seeds,
+        out_dir=args.out,
+        data_dir=args.data_dir,
+        device=args.device,
+        storage_url=args.storage,
+        artifacts=args.artifacts,
+    )
+    accs = card["test_acc"]
+    print(
+        f"test accuracy {accs['mean']:.4f} +- {accs['std']:.4f} over {len(accs['per_seed'])} "
+        f"seeds; model card: {card['paths']['markdown']}"
+    )
+    return 0
+
+
+def add(sub) -> None:
+    p = sub.add_parser("export", help="write the best (or a chosen) trial's config as TOML")
+    p.add_argument("--study", required=True)
+    p.add_argument("--trial", type=int, help="trial number (default: the best)")
+    p.add_argument(
+        "-o", "--output", help="file (default best.toml); with --pareto a folder (default front/)"
+    )
+    p.add_argument(
+        "--pareto",
+        action="store_true",
+        help="one config per point of the front (accuracy against the study's costs, or "
+        "against parameters) as DIR/trial-NNNN.toml",
+    )
+    add_storage(p)
+    p.set_defaults(func=cmd_export)
+
+    p = sub.add_parser(
+        "retrain",
+        help="train an exported config on all 60k images per seed, "
+        "score it once on the test set, write a model card",
+    )
+    p.add_argument("config", help="a config TOML from `export`")
+    p.add_argument("--seeds", type=int, default=3)
+    p.add_argument("--out", help="output folder (default runs/retrain/<study>-trial<N>)")
+    add_storage(p)
+    add_data(p)
+    add_artifacts(p)
+    p.set_defaults(func=cmd_retrain)

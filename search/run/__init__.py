@@ -1,0 +1,22 @@
+"""Running a search: its options (``options``), one process's run (``runner``), K local
+worker processes (``launcher``), a worker's loop (``worker``), one trial (``objective``) and
+the failpoints the reliability tests inject (``faults``)."""
+
+from __future__ import annotations
+
+import optuna
+
+from search.run.options import RunOptions
+from search.study import ResolvedStudy, resolve
+
+
+def start(opts: RunOptions, study: ResolvedStudy | None = None) -> optuna.Study:
+    """Run the search ``opts`` asks for, here or in worker processes; the stored study."""
+    from search.run.launcher import launch
+    from search.run.runner import run
+
+    study = study or resolve(opts.study)
+    return launch(study, opts) if opts.launches_workers else run(study, opts)
+
+
+__all__ = ["RunOptions", "start"]

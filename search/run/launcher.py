@@ -1,0 +1,71 @@
+"""``run --workers K``: K worker processes (not threads: CUDA and the GIL both object to
+threads) on one study, spread over ``--gpus`` with ``--workers-per-gpu`` each."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+
+import optuna
+
+from search.errors import SearchError
+from search.run.options import RunOptions
+from search.run.runner import open_study, storage_url, target
+from search.storage import open_storage
+from search.study import ResolvedStudy
+from search.study.queries import finished_count
+
+
+def devices(opts: RunOptions) -> list[str]:
+    if opts.gpus:
+        return [f"cuda:{g}" for g in opts.gpus for _ in range(opts.workers_per_gpu)]
+    return [opts.device] * opts.workers
+
+
+def launch(study: ResolvedStudy, opts: RunOptions) -> optuna.Study:
+    url = storage_url(study, opts)
+    stored = open_study(study, opts)  # created once, baselines enqueued once
+    devs = devices(opts)
+    cpu_workers = sum(d == "cpu" or d == "auto" for d in devs)
+    threads = max(1, (os.cpu_count() or 1) // max(1, cpu_workers))
+    print(f"study {stored.study_name!r}: {len(devs)} workers on {', '.join(sorted(set(devs)))}")
+    env = os.environ | {"FMNIST_SEARCH_THREADS": str(threads)}
+    procs = [
+        subprocess.Popen(
+            opts.worker_argv(index=i, device=d, study_name=stored.study_name, url=url),
+            env=env,
+            start_new_session=True,  # a terminal's Ctrl-C reaches us once
+        )
+        for i, d in enumerate(devs)
+    ]
+
+    def forward(signum, _frame):
+        for p in procs:
+            if p.poll() is None:
+                p.send_signal(signum)
+
+    old = {s: signal.signal(s, forward) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        codes = [p.wait() for p in procs]
+    finally:
+        for s, h in old.items():
+            signal.signal(s, h)
+    stored = optuna.load_study(study_name=stored.study_name, storage=open_storage(url))
+    failed = [(i, c) for i, c in enumerate(codes) if c != 0]
+    goal = target(study, opts)
+    if failed and finished_count(stored) >= goal:
+        print(
+            f"warning: {len(failed)} worker(s) died (exit codes "
+            f"{', '.join(str(c) for _, c in failed)}); their trials were retried and the "
+            f"study holds its {goal} trials",
+            file=sys.stderr,
+        )
+    elif failed:
+        raise SearchError(
+            f"{len(failed)} of {len(procs)} workers ended with an error (worker:exit code "
+            f"{', '.join(f'{i}:{c}' for i, c in failed)}); finished trials are kept: rerun "
+            "the same command to finish the study"
+        )
+    return stored

@@ -1,0 +1,193 @@
+"""How a search runs, in one typed place: ``RunOptions`` owns every run option's default and
+help, builds ``run``'s command-line flags from its fields, reads them back, and writes the
+argv of a worker process, so no default is written twice."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from search.errors import SearchError
+from search.storage import DEFAULT_URL
+from search.study.preset import names
+
+DATA_DIR_HELP = (
+    "folder with the Fashion-MNIST IDX files "
+    "(default: $FMNIST_DATA_DIR, ./data, /usr/share/datasets/fashion-mnist)"
+)
+DEVICE_HELP = "cpu, cuda, cuda:N (default: auto)"
+STORAGE_HELP = f"SQLAlchemy URL or redis:// URL (default {DEFAULT_URL})"
+
+
+def _gpus(text: str) -> tuple[int, ...]:
+    try:
+        gpus = tuple(int(g) for g in text.split(","))
+    except ValueError:
+        raise SearchError(
+            f"--gpus {text!r}: give comma-separated GPU indices such as 0,1"
+        ) from None
+    if any(g < 0 for g in gpus):
+        raise SearchError(f"--gpus {text!r}: GPU indices are 0 or more")
+    return gpus
+
+
+def flag(help: str, *, name: str = "", metavar: str | None = None, parse=None) -> dict[str, Any]:
+    """A field's command-line flag: ``--name`` (default: the field's name with dashes)."""
+    return {"flag": name, "help": help, "metavar": metavar, "parse": parse}
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """``fmnist-search run``'s options. A field with ``flag`` metadata is a flag; the others
+    (``trial_callbacks``) exist for callers in this process only."""
+
+    study: str = field(
+        default="", metadata=flag(lambda: f"a preset ({', '.join(names())}) or .toml path")
+    )
+    n_trials: int | None = field(
+        default=None, metadata=flag("finished trials the study should hold in total (resume-safe)")
+    )
+    timeout: float | None = field(
+        default=None, metadata=flag("stop starting trials after SEC seconds", metavar="SEC")
+    )
+    storage: str | None = field(default=None, metadata=flag(STORAGE_HELP))
+    study_name: str | None = field(
+        default=None, metadata=flag("name in the storage (default: the preset's name)")
+    )
+    seed: int | None = field(default=None, metadata=flag("sampler seed (default: the preset's)"))
+    out_dir: str = field(
+        default="runs",
+        metadata=flag("trial logs and checkpoints folder (default runs/)", name="out"),
+    )
+    workers: int = field(default=1, metadata=flag("worker processes on this machine (default 1)"))
+    gpus: tuple[int, ...] = field(
+        default=(),
+        metadata=flag("comma-separated GPU indices to spread workers over", parse=_gpus),
+    )
+    workers_per_gpu: int = field(
+        default=1, metadata=flag("workers packed on each GPU of --gpus (default 1)")
+    )
+    grace_s: float = field(
+        default=30.0,
+        metadata=flag(
+            "a RUNNING trial silent this long lost its worker: it is failed and retried from "
+            "its last checkpoint (default 30)",
+            name="heartbeat-grace",
+            metavar="SEC",
+        ),
+    )
+    storage_retry_s: float = field(
+        default=120.0,
+        metadata=flag(
+            "how long a worker retries a lost storage connection before it stops with an "
+            "error (default 120)",
+            name="storage-retry",
+            metavar="SEC",
+        ),
+    )
+    artifacts: str | None = field(
+        default=None,
+        metadata=flag(
+            "artifact store folder (default: beside a SQLite file, else artifacts/ under --out)",
+            metavar="DIR",
+        ),
+    )
+    data_dir: str | None = field(default=None, metadata=flag(DATA_DIR_HELP))
+    device: str = field(default="auto", metadata=flag(DEVICE_HELP))
+    worker_index: int | None = field(
+        default=None, metadata=flag(argparse.SUPPRESS)
+    )  # set in a worker process that a launcher started
+    trial_callbacks: Callable[[int], Any] | None = None  # in-process runs only
+
+    def __post_init__(self) -> None:
+        for name, low in (("workers", 1), ("workers_per_gpu", 1), ("n_trials", 1)):
+            value = getattr(self, name)
+            if value is not None and value < low:
+                raise SearchError(f"--{_flag_name(fields()[name])} {value}: must be at least {low}")
+        for name in ("timeout", "grace_s", "storage_retry_s"):
+            value = getattr(self, name)
+            if value is not None and value <= 0:
+                raise SearchError(
+                    f"--{_flag_name(fields()[name])} {value}: must be a positive number of seconds"
+                )
+
+    @property
+    def launches_workers(self) -> bool:
+        """Whether this command starts worker processes rather than being one."""
+        return self.worker_index is None and (self.workers > 1 or bool(self.gpus))
+
+    def worker_argv(self, *, index: int, device: str, study_name: str, url: str) -> list[str]:
+        """``fmnist-search run`` as worker ``index`` of this run: one process on ``device``
+        against the storage at ``url``; every option it does not change is passed on."""
+        worker = dataclasses.replace(
+            self,
+            worker_index=index,
+            device=device,
+            study_name=study_name,
+            storage=url,
+            workers=1,
+            gpus=(),
+            workers_per_gpu=1,
+        )
+        return worker.command()
+
+    def command(self) -> list[str]:
+        """``fmnist-search run`` with these options, as a child process of this Python."""
+        return [sys.executable, "-m", "search.cli", "run", *self.argv()]
+
+    def argv(self) -> list[str]:
+        """The flags that give these options, defaults left out."""
+        out = []
+        for f in fields().values():
+            value = getattr(self, f.name)
+            if value == f.default or value is None:
+                continue
+            text = ",".join(map(str, value)) if isinstance(value, tuple) else str(value)
+            out += [f"--{_flag_name(f)}", text]
+        return out
+
+
+def fields() -> dict[str, dataclasses.Field]:
+    return {f.name: f for f in dataclasses.fields(RunOptions) if "flag" in f.metadata}
+
+
+def _flag_name(f: dataclasses.Field) -> str:
+    return f.metadata["flag"] or f.name.replace("_", "-")
+
+
+def add_flags(parser: argparse.ArgumentParser, *, skip: tuple[str, ...] = ()) -> None:
+    """One flag per option field; ``skip`` names fields whose flag the caller adds itself."""
+    for f in fields().values():
+        if f.name in skip:
+            continue
+        meta = f.metadata
+        kind = str if meta["parse"] else _scalar(f)
+        parser.add_argument(
+            f"--{_flag_name(f)}",
+            dest=f.name,
+            type=kind,
+            default=None,
+            required=f.name == "study",
+            help=meta["help"]() if callable(meta["help"]) else meta["help"],
+            metavar=meta["metavar"],
+        )
+
+
+def _scalar(f: dataclasses.Field) -> type:
+    text = str(f.type)
+    return int if "int" in text else float if "float" in text else str
+
+
+def from_args(args: argparse.Namespace) -> RunOptions:
+    """The options the parsed flags give; a flag not given keeps the field's default."""
+    values = {}
+    for f in fields().values():
+        value = getattr(args, f.name, None)
+        if value is None:
+            continue
+        values[f.name] = f.metadata["parse"](value) if f.metadata["parse"] else value
+    return RunOptions(**values)

@@ -1,0 +1,8 @@
+"""Where studies live and how workers share them: opening a storage from a URL (``open``),
+riding out a lost connection (``retry``), the claim lock that keeps trial counts exact
+(``claim``), and heartbeats that find dead workers' trials and retry them (``liveness``)."""
+
+from search.storage.open import DEFAULT_URL, load_study, open_storage, safe_url, scheme
+from search.storage.retry import StorageLost
+
+__all__ = ["DEFAULT_URL", "StorageLost", "load_study", "open_storage", "safe_url", "scheme"]

@@ -1,0 +1,132 @@
+"""Claiming a trial under the study's claim lock, so K workers on one study, on one machine or
+many, stop at exactly ``target`` finished trials and only one at a time reaps trials whose
+worker died (``search.storage.liveness``).
+
+The lock is a file lock beside a SQLite file, an advisory lock on PostgreSQL / MySQL, a lock
+key on Redis."""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import optuna
+from optuna.trial import TrialState
+from sqlalchemy.engine import make_url
+
+from search.errors import SearchError
+from search.storage.liveness import GRACE_S, reap_stale
+from search.storage.open import DEFAULT_URL, engine_kwargs, safe_url, scheme
+from search.storage.retry import StorageLost, with_backoff
+from search.study.queries import REJECTIONS_IN_A_ROW, rejected_in_a_row, trained
+
+
+@dataclass(frozen=True)
+class Claim:
+    """What a worker got: a ``trial`` to run; else ``done`` (the study holds its trials) or,
+    neither, wait (enough are in flight; one may still fail and need a retry)."""
+
+    trial: optuna.Trial | None = None
+    done: bool = False
+
+
+def claim(
+    study: optuna.Study,
+    target: int,
+    url: str | None,
+    *,
+    grace_s: float = GRACE_S,
+    retry_s: float = 120.0,
+) -> Claim:
+    """Reap dead workers' trials, then start a trial if the study is short of ``target``."""
+    with claim_lock(url, study.study_name, retry_s):
+        reap_stale(study, grace_s)
+        trials = study.get_trials(deepcopy=False)
+        finished = len(trained(trials))
+        if finished >= target:
+            return Claim(done=True)
+        if finished + sum(t.state == TrialState.RUNNING for t in trials) >= target:
+            return Claim()
+        if rejected_in_a_row(trials) >= REJECTIONS_IN_A_ROW:
+            raise SearchError(
+                f"the last {REJECTIONS_IN_A_ROW} configs were all over the [constraints] "
+                "budget; loosen the budget or narrow [ranges] to smaller networks"
+            )
+        return Claim(trial=study.ask())
+
+
+@contextlib.contextmanager
+def claim_lock(url: str | None, study_name: str, retry_s: float = 120.0):
+    """Serialises "is the study short of trials? then start one" across every worker of a
+    study. Taking the lock rides out a lost connection for ``retry_s`` seconds, like every
+    other storage call."""
+    url = url or DEFAULT_URL
+    kind = scheme(url)
+    key = f"fmnist-search:{hashlib.sha1(study_name.encode()).hexdigest()[:16]}"
+    if kind == "sqlite":
+        path = Path(f"{make_url(url).database}.{key.rsplit(':', 1)[1]}.lock")
+        with open(path, "w") as f:
+            fcntl.flock(f, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(f, fcntl.LOCK_UN)
+        return
+    release = with_backoff(
+        lambda: _acquire(url, kind, key),
+        budget_s=retry_s,
+        lost=f"storage {safe_url(url)} unreachable for {retry_s:.0f}s while claiming a trial; "
+        "finished trials are kept there: rerun `run` once it is back",
+    )
+    try:
+        yield
+    finally:
+        try:
+            release()
+        except Exception:
+            pass  # a dropped connection released its lock with it
+
+
+_ENGINES: dict[str, object] = {}
+
+
+def _acquire(url: str, kind: str, key: str):
+    """Take the study's lock; returns the function that releases it."""
+    if kind == "redis":
+        import redis
+
+        lock = redis.Redis.from_url(url).lock(key, timeout=300, blocking_timeout=300)
+        if not lock.acquire():
+            raise StorageLost(f"no claim lock on {safe_url(url)} within 300s")
+        return lock.release
+    import sqlalchemy
+
+    if url not in _ENGINES:
+        _ENGINES[url] = sqlalchemy.create_engine(url, **engine_kwargs(url))
+    conn = _ENGINES[url].connect()
+    try:
+        if kind == "postgresql":
+            lock_id = int.from_bytes(hashlib.sha1(key.encode()).digest()[:8], "big", signed=True)
+            conn.exec_driver_sql(f"SELECT pg_advisory_lock({lock_id})")
+            sql = f"SELECT pg_advisory_unlock({lock_id})"
+        elif kind == "mysql":
+            if conn.exec_driver_sql(f"SELECT GET_LOCK('{key}', 300)").scalar() != 1:
+                raise StorageLost(f"no claim lock on {safe_url(url)} within 300s")
+            sql = f"SELECT RELEASE_LOCK('{key}')"
+        else:
+            sql = None
+    except BaseException:
+        conn.close()
+        raise
+
+    def release() -> None:
+        try:
+            if sql:
+                conn.exec_driver_sql(sql)
+        finally:
+            conn.close()
+
+    return release

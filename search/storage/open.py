@@ -1,0 +1,105 @@
+"""Open a study storage from a URL, failing with one line that says what to check.
+
+SQLite (the default, one file), PostgreSQL and MySQL through SQLAlchemy; ``redis://`` through
+Optuna's journal storage.
+"""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from pathlib import Path
+
+import optuna
+from sqlalchemy.engine import make_url
+
+from search.errors import SearchError
+from search.storage.retry import RetryingStorage
+
+DEFAULT_URL = "sqlite:///runs/fmnist-search.db"
+
+DRIVERS = {
+    "postgresql": "psycopg (pip install 'fmnist-search[postgres]')",
+    "mysql": "pymysql (pip install 'fmnist-search[mysql]')",
+    "redis": "redis (pip install 'fmnist-search[redis]')",
+}
+
+
+def safe_url(url: str) -> str:
+    """The URL with any password masked, for messages and provenance."""
+    if url.startswith("redis"):
+        return url.split("@")[-1] if "@" in url else url
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:
+        return url
+
+
+def engine_kwargs(url: str) -> dict:
+    if url.startswith("sqlite"):
+        # Wait for a writer instead of failing with "database is locked".
+        return {"connect_args": {"timeout": 60}}
+    # Fail fast on a dead server; drop pooled connections the server closed.
+    return {"pool_pre_ping": True, "connect_args": {"connect_timeout": 10}}
+
+
+def open_storage(url: str | None, *, retry_s: float = 0.0) -> optuna.storages.BaseStorage:
+    """The storage at ``url``; with ``retry_s`` > 0, every call retries a lost connection for
+    up to that many seconds (a worker's view; one-shot commands fail at once)."""
+    storage = _open(url)
+    return (
+        RetryingStorage(storage, safe_url(url or DEFAULT_URL), retry_s) if retry_s > 0 else storage
+    )
+
+
+def _open(url: str | None) -> optuna.storages.BaseStorage:
+    url = url or DEFAULT_URL
+    kind = scheme(url)
+    try:
+        if kind == "redis":
+            from optuna.storages.journal import JournalRedisBackend
+
+            with warnings.catch_warnings():  # "experimental" since Optuna 3.1; we test it
+                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                storage = optuna.storages.JournalStorage(JournalRedisBackend(url))
+            storage.get_all_studies()  # connects; the backend itself is lazy
+            return storage
+        if kind == "sqlite":
+            database = make_url(url).database
+            if database and database != ":memory:":
+                Path(database).parent.mkdir(parents=True, exist_ok=True)
+        # Alembic and SQLAlchemy log every migration step at INFO; a user needs none of it.
+        logging.getLogger("alembic").setLevel(logging.WARNING)
+        storage = optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs(url))
+        if kind == "sqlite":
+            # WAL lets readers (the dashboard, other workers) run beside a writer; it is a
+            # property of the file, so setting it once holds for every later connection.
+            with storage.engine.connect() as conn:
+                conn.exec_driver_sql("PRAGMA journal_mode=WAL")
+        return storage
+    except ModuleNotFoundError as e:
+        need = DRIVERS.get(kind, e.name)
+        raise SearchError(f"storage {safe_url(url)} needs the driver {need}") from None
+    except Exception as e:
+        reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise SearchError(
+            f"cannot open storage {safe_url(url)}: {reason[:200]}; check that the server is "
+            "running and reachable, and the URL's user, password and database"
+        ) from None
+
+
+def scheme(url: str | None) -> str:
+    """``postgresql`` for ``postgresql+psycopg://...``; the default storage's for None."""
+    return (url or DEFAULT_URL).split(":", 1)[0].split("+", 1)[0]
+
+
+def load_study(name: str, url: str | None) -> optuna.Study:
+    """An existing study, or one line naming the studies that are there."""
+    storage = open_storage(url)
+    known = [s.study_name for s in optuna.get_all_study_summaries(storage)]
+    if name not in known:
+        raise SearchError(
+            f"no study {name!r} in {safe_url(url or DEFAULT_URL)}; "
+            f"studies there: {', '.join(known) or 'none'}"
+        )
+    return optuna.load_study(study_name=name, storage=storage)
