@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from search.cli import add_artifacts, add_data, add_storage
+from search.cli import add_artifacts, add_data, add_storage, out_folder
 from search.errors import SearchError
 from search.storage import load_study
 
@@ -18,7 +18,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     if args.pareto:
         if args.trial is not None:
             raise SearchError("export: give --trial N or --pareto, not both")
-        folder = Path(args.output or "front")
+        folder = out_folder(args.output or "front", "--output")
         paths = export_front(study, folder, storage_url=args.storage)
         print(f"wrote {len(paths)} configs, one per front point, to {folder}:")
         print("\n".join(f"  {p}" for p in paths))
@@ -35,7 +35,7 @@ def cmd_retrain(args: argparse.Namespace) -> int:
     card = retrain(
         Path(args.config),
         seeds=args.seeds,
-        out_dir=args.out,
+        out_dir=args.out and str(out_folder(args.out)),
         data_dir=args.data_dir,
         device=args.device,
         storage_url=args.storage,
@@ -46,6 +46,25 @@ def cmd_retrain(args: argparse.Namespace) -> int:
         f"test accuracy {accs['mean']:.4f} +- {accs['std']:.4f} over {len(accs['per_seed'])} "
         f"seeds; model card: {card['paths']['markdown']}"
     )
+    return 0
+
+
+def cmd_confirm(args: argparse.Namespace) -> int:
+    from search.results.confirm import confirm, confirmed_table
+    from search.results.export import export
+
+    study = load_study(args.study, args.storage)
+    confirm(
+        study,
+        top=args.top,
+        seeds=args.seeds,
+        out_dir=out_folder(args.out),
+        data_dir=args.data_dir,
+        device=args.device,
+    )
+    print(confirmed_table(study))
+    path = export(study, None, Path(args.output), storage_url=args.storage)
+    print(f"wrote the confirmed winner to {path}; train it with: fmnist-search retrain {path}")
     return 0
 
 
@@ -77,3 +96,17 @@ def add(sub) -> None:
     add_data(p)
     add_artifacts(p)
     p.set_defaults(func=cmd_retrain)
+
+    p = sub.add_parser(
+        "confirm",
+        help="retrain a study's top trials with fresh seeds on the same split, rank them by "
+        "mean validation accuracy, export the winner",
+    )
+    p.add_argument("--study", required=True)
+    p.add_argument("--top", type=int, default=3, help="trials to confirm (default 3)")
+    p.add_argument("--seeds", type=int, default=3, help="fresh seeds per trial (default 3)")
+    p.add_argument("-o", "--output", default="best.toml", help="the winner's config file")
+    p.add_argument("--out", default="runs/confirm", help="training logs (default runs/confirm)")
+    add_storage(p)
+    add_data(p)
+    p.set_defaults(func=cmd_confirm)
