@@ -26,9 +26,6 @@ class Space:
     dims: dict[str, Dim]
     build: Callable[[Sample, RunConfig], RunConfig]
 
-    def defaults(self) -> dict[str, Any]:
-        return {name: dim.default for name, dim in self.dims.items()}
-
 
 _SPACES: dict[str, Space] = {}
 

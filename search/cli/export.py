@@ -10,6 +10,15 @@ from search.cli import add_artifacts, add_data, add_storage, out_folder
 from search.errors import SearchError
 from search.storage import load_study
 
+RETRAIN_HELP = (
+    "train an exported config on all 60k images per seed, score it once on the test set, "
+    "write a model card"
+)
+CONFIRM_HELP = (
+    "retrain a study's top trials with fresh seeds on the same split, rank them by mean "
+    "validation accuracy, export the winner"
+)
+
 
 def cmd_export(args: argparse.Namespace) -> int:
     from search.results.export import export, export_front
@@ -41,29 +50,20 @@ def cmd_retrain(args: argparse.Namespace) -> int:
         storage_url=args.storage,
         artifacts=args.artifacts,
     )
-    accs = card["test_acc"]
-    print(
-        f"test accuracy {accs['mean']:.4f} +- {accs['std']:.4f} over {len(accs['per_seed'])} "
-        f"seeds; model card: {card['paths']['markdown']}"
-    )
+    accs, seeds = card["test_acc"], len(card["test_acc"]["per_seed"])
+    summary = f"test accuracy {accs['mean']:.4f} +- {accs['std']:.4f} over {seeds} seeds"
+    print(f"{summary}; model card: {card['paths']['markdown']}")
     return 0
 
 
 def cmd_confirm(args: argparse.Namespace) -> int:
-    from search.results.confirm import confirm, confirmed_table
-    from search.results.export import export
+    from search.results import confirm, export
 
     study = load_study(args.study, args.storage)
-    confirm(
-        study,
-        top=args.top,
-        seeds=args.seeds,
-        out_dir=out_folder(args.out),
-        data_dir=args.data_dir,
-        device=args.device,
-    )
-    print(confirmed_table(study))
-    path = export(study, None, Path(args.output), storage_url=args.storage)
+    options = {"top": args.top, "seeds": args.seeds, "out_dir": out_folder(args.out)}
+    confirm.confirm(study, data_dir=args.data_dir, device=args.device, **options)
+    print(confirm.confirmed_table(study))
+    path = export.export(study, None, Path(args.output), storage_url=args.storage)
     print(f"wrote the confirmed winner to {path}; train it with: fmnist-search retrain {path}")
     return 0
 
@@ -84,11 +84,7 @@ def add(sub) -> None:
     add_storage(p)
     p.set_defaults(func=cmd_export)
 
-    p = sub.add_parser(
-        "retrain",
-        help="train an exported config on all 60k images per seed, "
-        "score it once on the test set, write a model card",
-    )
+    p = sub.add_parser("retrain", help=RETRAIN_HELP)
     p.add_argument("config", help="a config TOML from `export`")
     p.add_argument("--seeds", type=int, default=3)
     p.add_argument("--out", help="output folder (default runs/retrain/<study>-trial<N>)")
@@ -97,11 +93,7 @@ def add(sub) -> None:
     add_artifacts(p)
     p.set_defaults(func=cmd_retrain)
 
-    p = sub.add_parser(
-        "confirm",
-        help="retrain a study's top trials with fresh seeds on the same split, rank them by "
-        "mean validation accuracy, export the winner",
-    )
+    p = sub.add_parser("confirm", help=CONFIRM_HELP)
     p.add_argument("--study", required=True)
     p.add_argument("--top", type=int, default=3, help="trials to confirm (default 3)")
     p.add_argument("--seeds", type=int, default=3, help="fresh seeds per trial (default 3)")
