@@ -252,6 +252,15 @@ def replace(config: RunConfig, **changes: Any) -> RunConfig:
     return from_dict(RunConfig, data)
 
 
+def full_train_config(config: RunConfig, *, subset: int | None = None) -> RunConfig:
+    """``config`` as a run on every training image: no validation split (``val_size = 0``,
+    so the saved config says so) and no subset unless ``subset`` names one. A config that
+    already has no validation split keeps its subset, so applying this twice changes nothing."""
+    if subset is None:
+        subset = config.data.subset if config.data.val_size == 0 else 0
+    return replace(config, **{"data.val_size": 0, "data.subset": subset})
+
+
 def load_toml(path: str | Path) -> tuple[RunConfig, dict[str, Any]]:
     """Read a run config file; returns the config and its optional ``[provenance]`` table."""
     path = Path(path)

@@ -9,7 +9,7 @@ from typing import Any
 
 import torch
 
-from fmnist.config import RunConfig, dump_toml, to_dict
+from fmnist.config import RunConfig, dump_toml, full_train_config, to_dict
 from fmnist.lockbox import open_test_set
 from fmnist.provenance import device_name, git_commit, package_versions
 from fmnist.train import FitResult, evaluate, fit
@@ -49,7 +49,12 @@ def train_run(
     provenance: dict[str, Any] | None = None,
     callbacks=(),
 ) -> tuple[dict[str, Any], FitResult]:
-    """Train, optionally open the test lockbox once, and write the run's files to ``out_dir``."""
+    """Train, optionally open the test lockbox once, and write the run's files to ``out_dir``.
+
+    ``full_train`` trains on every training image (``full_train_config``); the saved config
+    is the one trained, so it says so."""
+    if full_train:
+        config = full_train_config(config)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     (out / "config.toml").write_text(dump_toml(config, provenance))
@@ -57,13 +62,12 @@ def train_run(
         config,
         data_dir=data_dir,
         device=device,
-        full_train=full_train,
         log_dir=out,
         progress=progress,
         callbacks=callbacks,
     )
     metrics = describe(result) | {
-        "full_train": full_train,
+        "full_train": config.data.val_size == 0,
         "test_acc": None,
         "lockbox_openings": 0,
         "config": to_dict(config),

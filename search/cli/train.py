@@ -8,7 +8,7 @@ import sys
 import time
 from pathlib import Path
 
-from fmnist.config import load_toml, replace
+from fmnist.config import full_train_config, load_toml, replace
 from fmnist.configs import names as config_names
 from fmnist.configs import resolve as resolve_config
 from search.cli import add_data
@@ -26,6 +26,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     if args.seed is not None:
         changes["seed"] = args.seed
     config = replace(config, **changes)
+    if args.full_train:  # every training image, unless --subset asks for fewer
+        config = full_train_config(config, subset=args.subset)
     out = Path(args.out or f"runs/train/{time.strftime('%Y%m%d-%H%M%S')}")
     metrics, _ = train_run(
         config,
@@ -67,7 +69,8 @@ def add(sub) -> None:
     p.add_argument(
         "--full-train",
         action="store_true",
-        help="train on all 60k training images (no validation split)",
+        help="train on all 60k training images (no validation split; data.subset is "
+        "cleared unless --subset is given)",
     )
     p.add_argument(
         "--evaluate-test",

@@ -19,6 +19,7 @@ from fmnist.config import (
     VGGConfig,
     dump_toml,
     from_dict,
+    full_train_config,
     load_toml,
     merge,
     replace,
@@ -196,3 +197,13 @@ def test_merge_keeps_a_family_and_replaces_a_new_one() -> None:
     other = merge(base, {"model": {"family": "vgg", "fc_width": 64}})
     assert other["model"] == {"family": "vgg", "fc_width": 64}
     assert from_dict(RunConfig, other).model == VGGConfig(fc_width=64)
+
+
+def test_full_train_config_drops_the_split_and_the_subset() -> None:
+    config = RunConfig(data=DataConfig(val_size=5000, subset=2000))
+    full = full_train_config(config)
+    assert (full.data.val_size, full.data.subset) == (0, 0)
+    assert full == replace(config, **{"data.val_size": 0, "data.subset": 0})
+    chosen = full_train_config(config, subset=700)
+    assert (chosen.data.val_size, chosen.data.subset) == (0, 700)
+    assert full_train_config(chosen) == chosen  # an explicit subset survives a second pass

@@ -16,12 +16,14 @@ from fmnist.config import (
     RunConfig,
     VGGConfig,
     from_dict,
+    full_train_config,
     load_toml,
     replace,
     to_dict,
 )
 from fmnist.data import DataError, load_train
 from fmnist.record import train_run
+from fmnist.split import NO_SPLIT
 from fmnist.train import DeviceBatches, evaluate, fit
 
 
@@ -137,10 +139,40 @@ def test_run_files(tiny_config: RunConfig, data_dir: Path, tmp_path: Path) -> No
 
 
 def test_full_train_skips_validation(tiny_config: RunConfig, data_dir: Path) -> None:
-    result = fit(tiny_config, data_dir=data_dir, device="cpu", full_train=True)
-    assert result.split.val_idx.numel() == 0
+    result = fit(full_train_config(tiny_config, subset=1000), data_dir=data_dir, device="cpu")
+    assert result.split.val_idx.numel() == 0 and result.split.fingerprint == NO_SPLIT
     assert result.train_images == 1000
     assert result.val_acc is None and "val_acc" not in result.history[0]
+
+
+class StopAfterOneBatch(pl.Callback):
+    """Ends the fit after its first batch: what is trained on is decided before it."""
+
+    def on_train_batch_end(self, trainer: pl.Trainer, *args) -> None:
+        trainer.should_stop = True
+
+
+def test_full_train_uses_every_training_image(
+    tiny_config: RunConfig, data_dir: Path, tmp_path: Path
+) -> None:
+    """The config's search-sized subset and validation split are dropped, and the saved
+    config and metrics say what was trained on."""
+    assert tiny_config.data.subset == 1000 and tiny_config.data.val_size == 1000
+    out = tmp_path / "run"
+    metrics, result = train_run(
+        tiny_config,
+        out,
+        data_dir=data_dir,
+        device="cpu",
+        full_train=True,
+        callbacks=[StopAfterOneBatch()],
+    )
+    assert metrics["train_images"] == result.train_images == 60000
+    assert metrics["full_train"] and metrics["val_acc"] is None
+    assert metrics["split_fingerprint"] == NO_SPLIT
+    saved, _ = load_toml(out / "config.toml")
+    assert (saved.data.val_size, saved.data.subset) == (0, 0)
+    assert saved == from_dict(RunConfig, metrics["config"]) == full_train_config(tiny_config)
 
 
 def test_divergence_is_reported(tiny_config: RunConfig, data_dir: Path) -> None:
