@@ -42,11 +42,21 @@ def quiet_lightning() -> None:
 
 
 def resolve_device(device: str = "auto") -> str:
+    """ "auto", "cpu", "cuda" or "cuda:N" checked against the CUDA devices torch sees."""
     if device == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
-    if device.startswith("cuda") and not torch.cuda.is_available():
+    kind, _, index = device.partition(":")
+    if kind not in ("cpu", "cuda") or (kind == "cpu" and index) or (index and not index.isdigit()):
+        raise ConfigError(f"device {device!r} is not one of auto, cpu, cuda, cuda:N; use one")
+    if kind == "cuda" and not torch.cuda.is_available():
         raise ConfigError(
             f"device {device!r} asked for, but torch sees no CUDA device; use --device cpu"
+        )
+    if index and int(index) >= torch.cuda.device_count():
+        count = torch.cuda.device_count()
+        raise ConfigError(
+            f"device {device!r} asked for, but torch sees {count} CUDA device(s), "
+            f"cuda:0 to cuda:{count - 1}; use one of those"
         )
     return device
 

@@ -34,7 +34,8 @@ def apply(sample: Sample, config: RunConfig) -> RunConfig:
             "optim.lr": sample("optim.lr"),
             "optim.weight_decay": sample("optim.weight_decay"),
             "optim.schedule": sample("optim.schedule"),
-            "optim.warmup_epochs": sample("optim.warmup_epochs"),
+            # A short study cannot warm up for longer than it trains.
+            "optim.warmup_epochs": min(sample("optim.warmup_epochs"), float(config.epochs)),
             "optim.label_smoothing": sample("optim.label_smoothing"),
             "optim.batch_size": sample("optim.batch_size"),
         },

@@ -11,6 +11,7 @@ import torch
 from fmnist import data, lockbox
 from fmnist.classifier import NAN_CHECK_EVERY, Classifier, DivergedError, lr_factor
 from fmnist.config import (
+    ConfigError,
     DataConfig,
     OptimConfig,
     RunConfig,
@@ -24,7 +25,7 @@ from fmnist.config import (
 from fmnist.data import DataError, load_train
 from fmnist.record import train_run
 from fmnist.split import NO_SPLIT
-from fmnist.train import DeviceBatches, evaluate, fit
+from fmnist.train import DeviceBatches, evaluate, fit, resolve_device
 
 
 @pytest.fixture
@@ -173,6 +174,22 @@ def test_full_train_uses_every_training_image(
     saved, _ = load_toml(out / "config.toml")
     assert (saved.data.val_size, saved.data.subset) == (0, 0)
     assert saved == from_dict(RunConfig, metrics["config"]) == full_train_config(tiny_config)
+
+
+@pytest.mark.parametrize(
+    ("device", "words"),
+    [
+        ("foo", "is not one of auto, cpu, cuda, cuda:N"),
+        ("cpu:1", "is not one of auto, cpu, cuda, cuda:N"),
+        ("cuda:x", "is not one of auto, cpu, cuda, cuda:N"),
+        ("cuda:7" if not torch.cuda.is_available() else f"cuda:{torch.cuda.device_count()}",
+         "CUDA device"),
+    ],
+)  # fmt: skip
+def test_bad_device_is_one_line_naming_it(device: str, words: str) -> None:
+    with pytest.raises(ConfigError, match=words) as err:
+        resolve_device(device)
+    assert repr(device) in str(err.value)
 
 
 def test_divergence_is_reported(tiny_config: RunConfig, data_dir: Path) -> None:
