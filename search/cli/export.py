@@ -49,6 +49,7 @@ def cmd_retrain(args: argparse.Namespace) -> int:
         device=args.device,
         storage_url=args.storage,
         artifacts=args.artifacts,
+        subset=args.subset,
     )
     accs, seeds = card["test_acc"], len(card["test_acc"]["per_seed"])
     summary = f"test accuracy {accs['mean']:.4f} +- {accs['std']:.4f} over {seeds} seeds"
@@ -87,6 +88,9 @@ def add(sub) -> None:
     p = sub.add_parser("retrain", help=RETRAIN_HELP)
     p.add_argument("config", help="a config TOML from `export`")
     p.add_argument("--seeds", type=int, default=3)
+    p.add_argument(
+        "--subset", type=int, help="train on N images instead of all 60k (a quick check)"
+    )
     p.add_argument("--out", help="output folder (default runs/retrain/<study>-trial<N>)")
     add_storage(p)
     add_data(p)

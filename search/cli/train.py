@@ -8,7 +8,7 @@ import sys
 import time
 from pathlib import Path
 
-from fmnist.config import load_toml, replace
+from fmnist.config import full_train_config, load_toml, replace
 from fmnist.configs import names as config_names
 from fmnist.configs import resolve as resolve_config
 from search.cli import add_data, add_storage
@@ -27,6 +27,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     if args.seed is not None:
         changes["seed"] = args.seed
     config = replace(config, **changes)
+    if args.full_train:  # every training image, unless --subset asks for fewer
+        config = full_train_config(config, subset=args.subset)
     # A config exported from a study records its openings of the test set there.
     study = lockbox.study_of(provenance, args.storage) if args.evaluate_test else None
     _warn_if_split_differs(config, provenance, args)
@@ -93,7 +95,8 @@ def add(sub) -> None:
     p.add_argument(
         "--full-train",
         action="store_true",
-        help="train on all 60k training images (no validation split)",
+        help="train on all 60k training images (no validation split; data.subset is "
+        "cleared unless --subset is given)",
     )
     p.add_argument(
         "--evaluate-test",

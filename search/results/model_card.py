@@ -11,7 +11,7 @@ from typing import Any
 
 import torch
 
-from fmnist.config import load_toml, replace, to_dict
+from fmnist.config import full_train_config, load_toml, replace, to_dict
 from fmnist.models.measure import cpu_latency_ms
 from fmnist.record import train_run
 from fmnist.train import resolve_device, throughput
@@ -30,7 +30,10 @@ def retrain(
     device: str = "auto",
     storage_url: str | None = None,
     artifacts: str | None = None,
+    subset: int | None = None,
 ) -> dict[str, Any]:
+    """``subset``: train on that many images instead of all 60k (the config's own subset,
+    sized for a search, is dropped)."""
     if seeds < 1:
         raise SearchError(f"--seeds {seeds}: retrain at least one seed")
     config, provenance = load_toml(config_path)
@@ -44,7 +47,7 @@ def retrain(
     out = Path(out_dir or f"runs/retrain/{tag}")
     runs, study_count = [], None
     for i in range(seeds):
-        seeded = replace(config, seed=config.seed + i)
+        seeded = full_train_config(replace(config, seed=config.seed + i), subset=subset)
         metrics, result = train_run(
             seeded,
             out / f"seed-{seeded.seed}",

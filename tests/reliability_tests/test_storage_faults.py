@@ -103,7 +103,7 @@ def test_unreachable_storage_at_start_is_one_line(tmp_path):
     assert f"127.0.0.1:{url.rsplit(':', 1)[1].split('/')[0]}" in lines[0]
 
 
-@pytest.mark.server
+@pytest.mark.server("private_postgresql")
 def test_restarted_storage_mid_run_loses_nothing(private_pg, tmp_path, study_name):
     url = private_pg.url
     args = run_args(
@@ -124,7 +124,7 @@ def test_restarted_storage_mid_run_loses_nothing(private_pg, tmp_path, study_nam
     assert not [t for t in trials if t.state == TrialState.RUNNING]
 
 
-@pytest.mark.server
+@pytest.mark.server("private_postgresql")
 def test_storage_gone_for_good_stops_with_clear_error(private_pg, tmp_path, study_name):
     url = private_pg.url
     args = run_args(TINY, url, study_name, tmp_path, "--n-trials", "200", "--storage-retry", "6")
