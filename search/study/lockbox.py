@@ -1,7 +1,7 @@
 """The study's lockbox ledger: every opening of the test set for a config that came from a
 study is written on that study, so "how often was the test set looked at?" has one answer.
 
-Each opening is its own study attribute (``lockbox:<time>:<random>``), never a counter read
+Each opening is its own study attribute (``lockbox:<nanoseconds>:<random>``), never a counter read
 and written back: two retrains at once cannot lose one another's entry. An exported config
 carries a reference to its study (``[provenance]`` ``study``, ``trial``, ``storage``) that
 ``study_of`` reopens; a storage password is never written into a config.
@@ -80,7 +80,7 @@ def fingerprint(config: RunConfig) -> str:
 
 def record(study: optuna.Study, config: RunConfig, *, reason: str) -> int:
     """Write one opening on ``study``; the study's total afterwards."""
-    key = f"{PREFIX}{time.strftime('%Y%m%dT%H%M%S')}:{uuid.uuid4().hex[:8]}"
+    key = f"{PREFIX}{time.time_ns():020d}:{uuid.uuid4().hex[:8]}"  # sorts by time
     entry = {
         "at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "config": fingerprint(config),
