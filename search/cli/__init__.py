@@ -73,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
     except USER_ERRORS as e:
         print(f"fmnist-search: error: {e}", file=sys.stderr)
         return 2
-    except (PermissionError, IsADirectoryError, NotADirectoryError) as e:
+    except (PermissionError, IsADirectoryError, NotADirectoryError, FileExistsError) as e:
         print(
             f"fmnist-search: error: cannot write {e.filename}: {e.strerror}; choose a folder "
             "you can write to",

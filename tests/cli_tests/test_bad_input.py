@@ -8,12 +8,17 @@ test's folder, which holds FILES; add rows (and files) for any command.
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import optuna
 import pytest
+
+from fmnist.config import RunConfig, to_dict
 
 # Files a row can name as {tmp}/NAME: a folder when the content is None.
 FILES: dict[str, bytes | None] = {
@@ -26,7 +31,12 @@ FILES: dict[str, bytes | None] = {
     "warmup-too-long.toml": b"epochs = 2\n[optim]\nwarmup_epochs = 3.0\n",
     "flip.toml": b"[augment]\nflip_p = 1.5\n",
     "dropout.toml": b'[model]\nfamily = "vgg"\ndropout = 1.0\n',
+    "no-trial.toml": b'epochs = 1\n[provenance]\nstudy = "quick"\n',
+    "resnet.toml": b"epochs = 1\n[data]\nsubset = 200\nval_size = 100\n",
 }
+# A study for the commands that read one: created by the fixture in {tmp}/s.db.
+STUDY = ["--study", "known", "--storage", "sqlite:///{tmp}/s.db"]
+RUN = ["run", "--study", "quick", "--storage", "sqlite:///{tmp}/r.db", "--device", "cpu"]
 
 TRAIN = ["train", "--device", "cpu", "--out", "{tmp}/run"]
 
@@ -52,12 +62,24 @@ ROWS: list[tuple[str, list[str], str]] = [
         ["train", "--config", "resnet", "--device", "cpu", "--out", "{tmp}/a-file"],
         "{tmp}/a-file is an existing file",
     ),
+    ("retrain-seeds-0", ["retrain", "{tmp}/resnet.toml", "--seeds", "0"], "--seeds 0"),
+    ("retrain-study-no-trial", ["retrain", "{tmp}/no-trial.toml", "--seeds", "1"], "no trial"),
+    ("run-gpus-not-numbers", [*RUN, "--gpus", "0,a"], "--gpus '0,a'"),
+    ("run-n-trials-0", [*RUN, "--n-trials", "0"], "--n-trials 0"),
+    ("run-workers-per-gpu-0", [*RUN, "--workers-per-gpu", "0"], "--workers-per-gpu 0"),
+    ("run-out-is-a-file", [*RUN, "--out", "{tmp}/a-file"], "--out {tmp}/a-file is a file"),
+    ("report-unwritable", ["report", *STUDY, "-o", "{tmp}/a-file/report"], "cannot write"),
+    ("export-unwritable", ["export", *STUDY, "-o", "{tmp}/a-file/best.toml"], "cannot write"),
+    ("dashboard-port-taken", ["dashboard", "--port", "{port}"], "--port {port}"),
 ]
 
 
 @pytest.fixture(scope="module")
 def folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("bad-input")
+    study = optuna.create_study(study_name="known", storage=f"sqlite:///{path}/s.db")
+    config = {"config": to_dict(RunConfig())}  # what a trial of a search carries
+    study.add_trial(optuna.trial.create_trial(value=0.5, user_attrs=config))
     for name, content in FILES.items():
         if content is None:
             (path / name).mkdir()
@@ -67,12 +89,26 @@ def folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def finished(folder: Path) -> dict[str, subprocess.CompletedProcess[str]]:
+def held_port() -> Iterator[int]:
+    """A port this test holds open, for the command that must find it taken."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen()
+        yield s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def finished(folder: Path, held_port: int) -> dict[str, subprocess.CompletedProcess[str]]:
     """Every row's process, run a few at a time: most of each one's time is importing."""
 
     def run(argv: list[str]) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
-            [sys.executable, "-m", "search.cli", *(a.format(tmp=folder) for a in argv)],
+            [
+                sys.executable,
+                "-m",
+                "search.cli",
+                *(a.format(tmp=folder, port=held_port) for a in argv),
+            ],
             capture_output=True,
             text=True,
             timeout=300,
@@ -87,11 +123,15 @@ def finished(folder: Path) -> dict[str, subprocess.CompletedProcess[str]]:
 
 @pytest.mark.parametrize(("row_id", "text"), [(r[0], r[2]) for r in ROWS], ids=[r[0] for r in ROWS])
 def test_one_line_no_traceback_exit_2(
-    finished: dict[str, subprocess.CompletedProcess[str]], folder: Path, row_id: str, text: str
+    finished: dict[str, subprocess.CompletedProcess[str]],
+    folder: Path,
+    held_port: int,
+    row_id: str,
+    text: str,
 ) -> None:
     done = finished[row_id]
     assert "Traceback" not in done.stderr, done.stderr
     lines = done.stderr.splitlines()
     assert len(lines) == 1 and lines[0].startswith("fmnist-search: error: "), done.stderr
-    assert text.format(tmp=folder) in lines[0]
+    assert text.format(tmp=folder, port=held_port) in lines[0]
     assert done.returncode == 2
