@@ -123,7 +123,7 @@ def test_retrain_writes_a_model_card_and_counts_the_lockbox(
 
     result = cli(
         "retrain", path, "--seeds", 2, "--storage", quick_study.url, "--out", out,
-        "--data-dir", data_dir, "--device", "cpu",
+        "--data-dir", data_dir, "--device", "cpu", "--subset", 700,
     )  # fmt: skip
     assert result.code == 0, result.err
 
@@ -131,7 +131,8 @@ def test_retrain_writes_a_model_card_and_counts_the_lockbox(
     trial = quick_study.load().trials[provenance["trial"]]
     assert card["params"] == trial.user_attrs["params"]
     assert card["macs"] == trial.user_attrs["macs"]
-    assert card["epochs"] == 1 and card["train_images"] == 60000  # all of them, not the subset
+    # The explicit --subset, not the file's search-sized one (without it: all 60k).
+    assert card["epochs"] == 1 and card["train_images"] == 700
     accs = card["test_acc"]
     assert list(accs["per_seed"]) == [str(tiny.seed), str(tiny.seed + 1)]
     assert all(0 <= a <= 1 for a in accs["per_seed"].values())

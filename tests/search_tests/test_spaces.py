@@ -57,7 +57,8 @@ def test_the_space_asks_for_every_parameter_it_declares(space: spaces.Space) -> 
 
 @pytest.mark.parametrize(("on", "decay"), [(False, 0.0), (True, 3e-4)])
 def test_weight_decay_can_be_off(space: spaces.Space, on: bool, decay: float) -> None:
-    values = space.defaults() | {"optim.weight_decay_on": on, "optim.weight_decay": 3e-4}
+    values = {name: dim.default for name, dim in space.dims.items()}
+    values |= {"optim.weight_decay_on": on, "optim.weight_decay": 3e-4}
     config = space.build(values.__getitem__, RunConfig())
     assert config.optim.weight_decay == decay
 
