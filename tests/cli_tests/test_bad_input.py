@@ -20,6 +20,9 @@ import pytest
 
 from fmnist.config import RunConfig, to_dict
 
+# A process per row: mostly import time, a few seconds each on 2 cores.
+pytestmark = pytest.mark.slow
+
 # Files a row can name as {tmp}/NAME: a folder when the content is None.
 FILES: dict[str, bytes | None] = {
     "folder.toml": None,
