@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from fmnist import bench
 from fmnist.config import RunConfig, dump_toml
-from search import bench as search_bench
+from fmnist_bench.parts import gpu
+from fmnist_bench.targets import targets
 
 PARTS = "throughput,overhead,search,memory,gpu"
 
@@ -34,12 +34,12 @@ def test_cpu_run_writes_every_part(
     net.write_text(dump_toml(tiny_config))
     out = tmp_path / "bench.json"
     result = cli(
-        "bench", "--parts", PARTS, "--presets", net, "--images", 384, "--epochs", 2, "--repeats", 1,
-        "--study", tiny_study, "--memory-trials", 1, "--json", out,
+        "bench", "--parts", PARTS, "--run-configs", net, "--images", 384, "--epochs", 2,
+        "--repeats", 1, "--study", tiny_study, "--memory-trials", 1, "--json", out,
         "--data-dir", data_dir, "--device", "cpu",
     )  # fmt: skip
     assert result.code == 0, result.err
-    assert "x report" in result.out and "targets" in result.out
+    assert "x 2020" in result.out and "targets" in result.out
     assert "GPU: skipped" in result.out
 
     figures = json.loads(out.read_text())
@@ -76,7 +76,7 @@ def test_cpu_run_writes_every_part(
 
 
 def test_gpu_fast_path_code_runs_on_cpu(tiny_config: RunConfig, data_dir: Path) -> None:
-    row = bench.fast_pace(
+    row = gpu.fast_pace(
         tiny_config, compile=False, images=512, epochs=2, device="cpu", data_dir=data_dir, peak=1e12
     )
     assert row["precision"] == "bf16-mixed" and row["channels_last"]
@@ -86,7 +86,7 @@ def test_gpu_fast_path_code_runs_on_cpu(tiny_config: RunConfig, data_dir: Path) 
 
 @pytest.mark.slow
 def test_packed_trials_code_runs_on_cpu(tiny_study: Path, data_dir: Path, tmp_path: Path) -> None:
-    one = search_bench.packed(
+    one = gpu.packed(
         str(tiny_study), 1, seconds=0.1, device="cpu", data_dir=str(data_dir), work=tmp_path
     )
     assert one["workers"] == 1 and one["trials"] >= 1 and one["trials_per_hour"] > 0
@@ -100,7 +100,7 @@ def test_targets_judge_the_figures() -> None:
             "packed": [{"workers": 1, "trials_per_hour": 10}, {"workers": 4, "trials_per_hour": 30}]
         },
     }
-    verdicts = {t["target"].split(":")[0]: t["holds"] for t in search_bench.targets(results, False)}
+    verdicts = {t["target"].split(":")[0]: t["holds"] for t in targets(results, False)}
     assert verdicts["vgg"] and not verdicts["resnet"]
     assert not verdicts["worker peak RSS <= 3 GiB on CPU"]
     assert verdicts["4 packed trials >= 2.5x the trials/hour of one"]
@@ -110,3 +110,10 @@ def test_unknown_part_is_a_user_error(cli) -> None:
     result = cli("bench", "--parts", "throughput,warp")
     assert result.code == 2
     assert "warp" in result.error and "throughput" in result.error
+
+
+def test_first_flag_names_still_work() -> None:
+    from search.cli import build_parser
+
+    args = build_parser().parse_args(["bench", "--presets", "vgg", "--report-workers", "2"])
+    assert args.run_configs == ("vgg",) and args.pipeline2020_workers == 2
