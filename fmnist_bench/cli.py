@@ -90,7 +90,9 @@ def add_subcommand(sub, add_data) -> None:
         "the 2020 report's PIL + DataLoader pipeline on the same model and images; (b) trial "
         "overhead and (c) pruned-vs-unpruned search over a study; (d) a worker's peak "
         "memory; (e) on a GPU, the bf16 fast path with and without torch.compile and "
-        "packed trials. Prints tables and writes JSON.",
+        "packed trials; on request (peer) Optuna's own Lightning recipe and one of our "
+        "presets searching for the same time, each selected model scored on the test set. "
+        "Prints tables and writes JSON.",
     )
     p.add_argument(
         "--parts",
@@ -192,6 +194,23 @@ def add_subcommand(sub, add_data) -> None:
         type=int,
         default=3,
         help="seeds per precision in the accuracy part (default 3)",
+    )
+    p.add_argument(
+        "--peer-seconds",
+        type=float,
+        default=600.0,
+        help="seconds of search for each side of the peer part (default 600)",
+    )
+    p.add_argument(
+        "--peer-study",
+        default="cpu",
+        help="our study preset set beside Optuna's recipe in the peer part (default cpu)",
+    )
+    p.add_argument(
+        "--peer-images",
+        type=int,
+        help="training images both sides of the peer part train on (default: all 60k; "
+        "fewer for quick checks only)",
     )
     p.add_argument(
         "--json", help="where to write the figures (default runs/bench/bench-<time>.json)"

@@ -67,6 +67,19 @@ class Loop2020(pl.LightningModule):
         return torch.optim.Adam(self.model.parameters(), lr=self.lr)
 
 
+def plain_trainer(device: str, **options: Any) -> pl.Trainer:
+    """A Lightning ``Trainer`` with nothing of ours: no logger, checkpoints, progress bar or
+    model summary; ``options`` as ``Trainer`` takes them."""
+    return pl.Trainer(
+        **trainer_device(device),
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        **options,
+    )
+
+
 def throughput(
     config: RunConfig,
     *,
@@ -92,16 +105,7 @@ def throughput(
         pin_memory=device != "cpu",
     )
     clock = StepClock()
-    trainer = pl.Trainer(
-        **trainer_device(device),
-        max_epochs=epochs,
-        precision="32-true",
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        callbacks=[clock],
-    )
+    trainer = plain_trainer(device, max_epochs=epochs, precision="32-true", callbacks=[clock])
     trainer.fit(Loop2020(config), train_dataloaders=loader)
     return {
         "pipeline": JSON_NAME,

@@ -34,7 +34,7 @@ def show(title: str, header: Sequence[str], rows: Sequence[Sequence[Any]]) -> No
 
 
 def _registry() -> dict[str, Callable[[Bench], dict[str, Any]]]:
-    from fmnist_bench.parts import gpu, memory, precision, studies, throughput
+    from fmnist_bench.parts import gpu, memory, peer, precision, studies, throughput
 
     return {
         "throughput": throughput.run,
@@ -44,6 +44,7 @@ def _registry() -> dict[str, Callable[[Bench], dict[str, Any]]]:
         "gpu": gpu.run,
         "fastpath": precision.fastpath,
         "accuracy": precision.accuracy,
+        "peer": peer.run,
     }
 
 
