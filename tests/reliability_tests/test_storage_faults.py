@@ -139,7 +139,7 @@ def test_storage_gone_for_good_stops_with_clear_error(private_pg, tmp_path, stud
     trials = load(url, study_name).trials
     before = ledger.snapshot(trials)
     assert len(before) >= 2  # everything finished before the outage is still there
-    # The trial in flight when the server went is RUNNING in it; a rerun reaps and retries it.
+    # A trial in flight when the server went stays RUNNING in it; a rerun reaps and retries it.
     asked = len(before) + 1
     rerun = run_args(
         TINY, url, study_name, tmp_path, "--n-trials", str(asked), "--heartbeat-grace", "2"
