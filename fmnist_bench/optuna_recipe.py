@@ -96,6 +96,7 @@ class Search:
     study: optuna.Study
     wall_seconds: float
     models: dict[int, MLP]
+    train_images: int
     val_images_scored: int
 
     @property
@@ -146,7 +147,7 @@ def search(
     study.optimize(objective, timeout=seconds)
     wall = time.perf_counter() - start
     scored = min(len(data.val), max(1, int(len(val) * LIMIT_VAL_BATCHES)) * BATCH)
-    return Search(study, wall, models, scored)
+    return Search(study, wall, models, len(data.train), scored)
 
 
 @torch.no_grad()
@@ -171,5 +172,5 @@ def summary(done: Search, test_acc: float) -> dict[str, Any]:
         "best_val_acc": done.best.value,
         "val_images_scored": done.val_images_scored,
         "test_acc": test_acc,
-        "test_of": "the best trial's model as its search trained it (55k of 60k images)",
+        "test_of": f"the best trial's model as its search trained it ({done.train_images} images)",
     }
