@@ -15,27 +15,36 @@ from fmnist.config import dump_toml, load_toml, replace
 from fmnist_bench import optuna_recipe
 from fmnist_bench.parts import Bench, show
 from fmnist_bench.parts.studies import timed_run
-from search import preset as presets
-from search.export import export
-from search.retrain import retrain
-from search.runner import RunOptions
+from search.results.export import export
+from search.results.model_card import retrain
+from search.run import RunOptions
+from search.study import ResolvedStudy, resolve
 
 
 def ours(
-    study: str, *, seconds: float, work: Path, device: str, data_dir, images: int | None
+    name_or_path: str,
+    study: ResolvedStudy,
+    *,
+    seconds: float,
+    work: Path,
+    device: str,
+    data_dir,
+    images: int | None,
 ) -> dict[str, Any]:
-    """Our study for ``seconds``; its best trial retrained on ``images`` (default all)
-    training images with one seed and scored on the test set."""
+    """Our study (``study``, resolved from ``name_or_path``) for ``seconds``; its best trial
+    retrained on ``images`` (default all) training images with one seed and scored on the
+    test set."""
     url = f"sqlite:///{work}/peer-ours.db"
     done = timed_run(
         RunOptions(
-            study=study,
+            study=name_or_path,
             timeout=seconds,
             storage=url,
             out_dir=str(work / "peer-ours"),
             device=device,
             data_dir=data_dir,
-        )
+        ),
+        study,
     )
     path = export(done.study, None, work / "peer-best.toml", storage_url=url)
     config, provenance = load_toml(path)
@@ -74,20 +83,21 @@ def theirs(*, seconds: float, device: str, data_dir, images: int | None) -> dict
 def run(b: Bench) -> dict[str, Any]:
     args = b.args
     seconds, images = args.peer_seconds, args.peer_images
-    study = presets.load(args.peer_study).name  # a mistake in it ends the part before any search
+    study = resolve(args.peer_study)  # a mistake in it ends the part before any search
     them = theirs(seconds=seconds, device=b.device, data_dir=args.data_dir, images=images)
     us = ours(
         args.peer_study,
+        study,
         seconds=seconds,
         work=b.work,
         device=b.device,
         data_dir=args.data_dir,
         images=images,
     )
-    sides = {"optuna recipe": them, f"ours, {study}": us}
+    sides = {"optuna recipe": them, f"ours, {study.name}": us}
     difference = us["test_acc"] - them["test_acc"]
     show(
-        f"peer: Optuna's Lightning recipe against our {study!r} study, "
+        f"peer: Optuna's Lightning recipe against our {study.name!r} study, "
         f"{seconds:g} s of search each on this machine; test accuracy of each one's selected "
         f"model, scored once",
         [

@@ -17,7 +17,7 @@ from optuna.trial import FrozenTrial, TrialState
 from fmnist_bench.clock import StepClock
 from fmnist_bench.parts import Bench, show
 from search.run import RunOptions, start
-from search.study import resolve
+from search.study import ResolvedStudy, resolve
 from search.study.preset import preset_path
 
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
@@ -34,11 +34,11 @@ class TimedRun:
         return [t for t in self.finished if t.state == TrialState.COMPLETE]
 
 
-def timed_run(opts: RunOptions) -> TimedRun:
-    """``fmnist-search run`` with ``opts`` in this process: the study, its wall time and its
-    finished (complete or pruned) trials."""
+def timed_run(opts: RunOptions, study: ResolvedStudy | None = None) -> TimedRun:
+    """``fmnist-search run`` with ``opts`` in this process (``study``: its study, resolved
+    already): the stored study, its wall time and its finished (complete or pruned) trials."""
     begin = time.perf_counter()
-    study = start(opts)
+    study = start(opts, study)
     wall = time.perf_counter() - begin
     finished = [t for t in study.get_trials(deepcopy=False) if t.state in FINISHED]
     return TimedRun(study, wall, finished)
