@@ -11,6 +11,7 @@ import dataclasses
 import tomllib
 import types
 import typing
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Union, get_args, get_origin
@@ -20,6 +21,27 @@ import tomli_w
 
 class ConfigError(ValueError):
     """A config file or dict that cannot describe a run; the message names the key."""
+
+
+# A rule: whether a value (each item of a tuple) is allowed, and the words that say what is.
+Rule = tuple[Callable[[Any], bool], str]
+POSITIVE: Rule = (lambda v: v > 0, "a number above 0")
+AT_LEAST_1: Rule = (lambda v: v >= 1, "a whole number of 1 or more")
+NON_NEGATIVE: Rule = (lambda v: v >= 0, "0 or more")
+PROBABILITY: Rule = (lambda v: 0 <= v <= 1, "a probability in [0, 1]")
+FRACTION: Rule = (lambda v: 0 <= v < 1, "a value in [0, 1)")
+AREA: Rule = (lambda v: 0 < v <= 1, "a fraction of the image in (0, 1]")
+
+
+def check_ranges(obj: Any, section: str, rules: dict[str, Rule]) -> None:
+    """Range checks in the config itself, so a preset's ``[base]``, a config file and a CLI
+    flag meet the same ones. Written as "not allowed" so that NaN fails too."""
+    for key, (allowed, words) in rules.items():
+        value = getattr(obj, key)
+        if not all(allowed(v) for v in (value if isinstance(value, tuple) else (value,))):
+            shown = list(value) if isinstance(value, tuple) else value
+            name = f"{section}.{key}" if section else key
+            raise ConfigError(f"{name} = {shown!r} is out of range; use {words}")
 
 
 @dataclass(frozen=True)
@@ -36,6 +58,18 @@ class VGGConfig:
     fc_dropout: float = 0.5
 
     def __post_init__(self) -> None:
+        check_ranges(
+            self,
+            "model",
+            {
+                "widths": AT_LEAST_1,
+                "convs_per_block": AT_LEAST_1,
+                "pools": NON_NEGATIVE,
+                "dropout": FRACTION,
+                "fc_width": AT_LEAST_1,
+                "fc_dropout": FRACTION,
+            },
+        )
         if self.pools > len(self.widths):
             raise ConfigError("vgg: pools cannot exceed the number of blocks")
 
@@ -53,6 +87,11 @@ class ResNetConfig:
     strides: tuple[int, ...] = (2, 2, 2)
 
     def __post_init__(self) -> None:
+        check_ranges(
+            self,
+            "model",
+            {k: AT_LEAST_1 for k in ("intro_kernel", "intro_width", "widths", "blocks", "strides")},
+        )
         if not (len(self.widths) == len(self.blocks) == len(self.strides)) or not self.widths:
             raise ConfigError("resnet: widths, blocks and strides need one entry per stage")
         if self.intro_kernel % 2 == 0:
@@ -75,6 +114,9 @@ class MobileNetConfig:
     dropout: float = 0.2
 
     def __post_init__(self) -> None:
+        whole = ("intro_stride", "expansion", "channels", "depths", "strides", "last_width")
+        rules = {k: AT_LEAST_1 for k in whole} | {"width_mult": POSITIVE, "dropout": FRACTION}
+        check_ranges(self, "model", rules)
         if not (len(self.channels) == len(self.depths) == len(self.strides)) or not self.channels:
             raise ConfigError("mobilenet: channels, depths and strides need one entry per stage")
 
@@ -93,6 +135,10 @@ class DataConfig:
     mean: float = 0.2860
     std: float = 0.3530
 
+    def __post_init__(self) -> None:
+        rules = {"val_size": NON_NEGATIVE, "split_seed": NON_NEGATIVE, "subset": NON_NEGATIVE}
+        check_ranges(self, "data", rules | {"std": POSITIVE})
+
 
 @dataclass(frozen=True)
 class AugmentConfig:
@@ -107,6 +153,13 @@ class AugmentConfig:
     erase_max_area: float = 0.25
     tta_flip: bool = False
 
+    def __post_init__(self) -> None:
+        chances = ("translate_p", "rotate_p", "flip_p", "erase_p")
+        rules = {k: PROBABILITY for k in chances} | {"erase_max_area": AREA}
+        check_ranges(
+            self, "augment", rules | {"translate_px": NON_NEGATIVE, "rotate_deg": NON_NEGATIVE}
+        )
+
 
 @dataclass(frozen=True)
 class OptimConfig:
@@ -120,6 +173,22 @@ class OptimConfig:
     warmup_epochs: float = 0.0
     step_epochs: int = 10
     step_gamma: float = 0.1
+
+    def __post_init__(self) -> None:
+        check_ranges(
+            self,
+            "optim",
+            {
+                "lr": POSITIVE,
+                "weight_decay": NON_NEGATIVE,
+                "momentum": FRACTION,
+                "label_smoothing": FRACTION,
+                "batch_size": AT_LEAST_1,
+                "warmup_epochs": NON_NEGATIVE,
+                "step_epochs": AT_LEAST_1,
+                "step_gamma": POSITIVE,
+            },
+        )
 
 
 @dataclass(frozen=True)
@@ -138,6 +207,14 @@ class RunConfig:
     # torch.compile the network. Off by default: on 2 CPU cores compiling costs about 40 s, more
     # than a quick trial; the GPU default awaits the bench's part e (docs/BENCHMARKS.md).
     compile: bool = False
+
+    def __post_init__(self) -> None:
+        check_ranges(self, "", {"epochs": AT_LEAST_1, "seed": NON_NEGATIVE})
+        if self.optim.warmup_epochs > self.epochs:
+            raise ConfigError(
+                f"optim.warmup_epochs = {self.optim.warmup_epochs!r} is longer than "
+                f"epochs = {self.epochs}; use a warm-up of at most the run's epochs"
+            )
 
 
 # Derived from the union, so adding a family to ``ModelConfig`` is the only step here.
@@ -252,13 +329,28 @@ def replace(config: RunConfig, **changes: Any) -> RunConfig:
     return from_dict(RunConfig, data)
 
 
+def full_train_config(config: RunConfig, *, subset: int | None = None) -> RunConfig:
+    """``config`` as a run on every training image: no validation split (``val_size = 0``,
+    so the saved config says so) and no subset unless ``subset`` names one. A config that
+    already has no validation split keeps its subset, so applying this twice changes nothing."""
+    if subset is None:
+        subset = config.data.subset if config.data.val_size == 0 else 0
+    return replace(config, **{"data.val_size": 0, "data.subset": subset})
+
+
 def load_toml(path: str | Path) -> tuple[RunConfig, dict[str, Any]]:
     """Read a run config file; returns the config and its optional ``[provenance]`` table."""
     path = Path(path)
     try:
-        data = tomllib.loads(path.read_text())
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise ConfigError(f"config file {path} does not exist") from None
+    except IsADirectoryError:
+        raise ConfigError(f"config {path} is a folder; name a .toml file in it") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"config file {path} is not UTF-8 text; pass a TOML file") from None
+    except OSError as e:
+        raise ConfigError(f"config file {path} cannot be read: {e.strerror}") from None
     except tomllib.TOMLDecodeError as e:
         raise ConfigError(f"{path} is not valid TOML: {e}") from None
     provenance = data.pop("provenance", {})

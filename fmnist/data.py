@@ -150,7 +150,14 @@ def _cache_dir() -> Path:
     return Path(root)
 
 
-def _load_file(path: Path, spec: IdxFile) -> torch.Tensor:
+def _load_file(path: Path, spec: IdxFile, *, cache: bool) -> torch.Tensor:
+    if not cache:
+        # Decoded test tensors on disk would sit next to the training ones, in reach of any
+        # code that reads the cache: the test part is decoded from its file on each opening,
+        # and what older versions cached of it is removed.
+        for stale in _cache_dir().glob(f"{spec.name}-*.pt"):
+            stale.unlink(missing_ok=True)
+        return _decode(path, spec)
     stat = path.stat()
     key = hashlib.sha256(
         f"{path.resolve()}|{stat.st_size}|{stat.st_mtime_ns}|{spec.sha256}".encode()
@@ -163,14 +170,7 @@ def _load_file(path: Path, spec: IdxFile) -> torch.Tensor:
                 return tensor
         except Exception:
             pass  # a broken cache entry is rebuilt below
-    raw = _read_bytes(path)
-    digest = hashlib.sha256(raw).hexdigest()
-    tensor = parse_idx(raw, spec.shape, str(path))
-    if digest != spec.sha256:
-        raise DataError(
-            f"{path} fails its checksum (sha256 {digest[:12]}..., want {spec.sha256[:12]}...): "
-            f"the file is corrupt; delete it and {HOW_TO_GET}"
-        )
+    tensor = _decode(path, spec)
     try:
         cached.parent.mkdir(parents=True, exist_ok=True)
         tmp = cached.with_suffix(f".{os.getpid()}.tmp")
@@ -181,8 +181,21 @@ def _load_file(path: Path, spec: IdxFile) -> torch.Tensor:
     return tensor
 
 
+def _decode(path: Path, spec: IdxFile) -> torch.Tensor:
+    raw = _read_bytes(path)
+    digest = hashlib.sha256(raw).hexdigest()
+    tensor = parse_idx(raw, spec.shape, str(path))
+    if digest != spec.sha256:
+        raise DataError(
+            f"{path} fails its checksum (sha256 {digest[:12]}..., want {spec.sha256[:12]}...): "
+            f"the file is corrupt; delete it and {HOW_TO_GET}"
+        )
+    return tensor
+
+
 def load_part(part: str, data_dir: str | Path | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-    """Images (N, 28, 28) uint8 and labels (N,) int64 of ``part``, verified and cached.
+    """Images (N, 28, 28) uint8 and labels (N,) int64 of ``part``, verified; the training
+    part is cached on disk (FMNIST_CACHE_DIR), the test part never is.
 
     Private to the package by convention: training code calls ``load_train``; the test part
     is opened through ``fmnist.lockbox.open_test_set``.
@@ -192,8 +205,8 @@ def load_part(part: str, data_dir: str | Path | None = None) -> tuple[torch.Tens
     paths = (_locate(directory, img_spec.name), _locate(directory, lbl_spec.name))
     key = tuple((str(p.resolve()), p.stat().st_mtime_ns) for p in paths if p)
     if key not in _MEMO:
-        images = _load_file(paths[0], img_spec)
-        labels = _load_file(paths[1], lbl_spec)
+        images = _load_file(paths[0], img_spec, cache=part == "train")
+        labels = _load_file(paths[1], lbl_spec, cache=part == "train")
         if int(labels.max()) > 9:
             raise DataError(f"{paths[1]} holds labels above 9; delete it and {HOW_TO_GET}")
         _MEMO[key] = (images, labels.long())

@@ -9,10 +9,10 @@ from typing import Any
 
 import torch
 
-from fmnist.config import RunConfig, dump_toml, to_dict
+from fmnist.config import ConfigError, RunConfig, dump_toml, full_train_config, to_dict
 from fmnist.lockbox import open_test_set
 from fmnist.provenance import device_name, git_commit, package_versions
-from fmnist.train import FitResult, evaluate, fit
+from fmnist.train import FitResult, evaluate, fit, resolve_device
 
 
 def describe(result: FitResult) -> dict[str, Any]:
@@ -49,21 +49,33 @@ def train_run(
     provenance: dict[str, Any] | None = None,
     callbacks=(),
 ) -> tuple[dict[str, Any], FitResult]:
-    """Train, optionally open the test lockbox once, and write the run's files to ``out_dir``."""
+    """Train, optionally open the test lockbox once, and write the run's files to ``out_dir``.
+
+    ``full_train`` trains on every training image (``full_train_config``); the saved config
+    is the one trained, so it says so."""
+    device = resolve_device(device)  # a bad device fails before anything is written
+    if full_train:
+        config = full_train_config(config)
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"the output folder {out} is an existing file; name a folder")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise ConfigError(
+            f"cannot make the output folder {out}: {e.strerror}; name a folder to write in"
+        ) from None
     (out / "config.toml").write_text(dump_toml(config, provenance))
     result = fit(
         config,
         data_dir=data_dir,
         device=device,
-        full_train=full_train,
         log_dir=out,
         progress=progress,
         callbacks=callbacks,
     )
     metrics = describe(result) | {
-        "full_train": full_train,
+        "full_train": config.data.val_size == 0,
         "test_acc": None,
         "lockbox_openings": 0,
         "config": to_dict(config),

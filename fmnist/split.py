@@ -14,13 +14,14 @@ import torch
 from fmnist.config import ConfigError
 
 NUM_CLASSES = 10
+NO_SPLIT = "no validation split"  # the fingerprint of a run that trains on every image
 
 
 @dataclass(frozen=True)
 class Split:
     train_idx: torch.Tensor  # int64 indices into the 60k training set
     val_idx: torch.Tensor
-    fingerprint: str  # hash of the validation indices; travels with every result
+    fingerprint: str  # hash of the validation indices (or NO_SPLIT); travels with every result
 
 
 def fingerprint(val_idx: torch.Tensor) -> str:
@@ -63,5 +64,5 @@ def make_split(labels: torch.Tensor, val_size: int, seed: int, subset: int = 0) 
     return Split(
         train_idx=torch.sort(train).values,
         val_idx=torch.sort(val).values,
-        fingerprint=fingerprint(val),
+        fingerprint=fingerprint(val) if val_size else NO_SPLIT,
     )

@@ -21,7 +21,7 @@ from lightning.pytorch.loggers import TensorBoardLogger
 
 from fmnist.augment import to_input
 from fmnist.classifier import Classifier, predict_logits
-from fmnist.config import ConfigError, RunConfig
+from fmnist.config import ConfigError, RunConfig, full_train_config
 from fmnist.data import load_train
 from fmnist.models import count_macs, count_params
 from fmnist.split import NUM_CLASSES, Split, make_split
@@ -42,11 +42,21 @@ def quiet_lightning() -> None:
 
 
 def resolve_device(device: str = "auto") -> str:
+    """ "auto", "cpu", "cuda" or "cuda:N" checked against the CUDA devices torch sees."""
     if device == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
-    if device.startswith("cuda") and not torch.cuda.is_available():
+    kind, _, index = device.partition(":")
+    if kind not in ("cpu", "cuda") or (kind == "cpu" and index) or (index and not index.isdigit()):
+        raise ConfigError(f"device {device!r} is not one of auto, cpu, cuda, cuda:N; use one")
+    if kind == "cuda" and not torch.cuda.is_available():
         raise ConfigError(
             f"device {device!r} asked for, but torch sees no CUDA device; use --device cpu"
+        )
+    if index and int(index) >= torch.cuda.device_count():
+        count = torch.cuda.device_count()
+        raise ConfigError(
+            f"device {device!r} asked for, but torch sees {count} CUDA device(s), "
+            f"cuda:0 to cuda:{count - 1}; use one of those"
         )
     return device
 
@@ -155,18 +165,16 @@ def fit(
     progress: bool = False,
     ckpt_path: str | Path | None = None,
 ) -> FitResult:
-    """Train ``config`` and validate on its split each epoch (no validation with
-    ``full_train``, which trains on all 60k images, validation split included)."""
+    """Train ``config`` and validate on its split each epoch. ``full_train`` trains on
+    every training image instead (``full_train_config``); so does a config whose
+    ``data.val_size`` is 0, without validation."""
     quiet_lightning()
     device = resolve_device(device)
+    if full_train:
+        config = full_train_config(config)
     pl.seed_everything(config.seed, workers=False, verbose=False)
     images, labels = train_set_on(device, data_dir)
-    split = make_split(
-        labels,
-        0 if full_train else config.data.val_size,
-        config.data.split_seed,
-        config.data.subset,
-    )
+    split = make_split(labels, config.data.val_size, config.data.split_seed, config.data.subset)
     train = DeviceBatches(
         images[split.train_idx.to(device)],
         labels[split.train_idx.to(device)],
@@ -174,7 +182,7 @@ def fit(
         shuffle=True,
     )
     val = None
-    if not full_train:
+    if config.data.val_size:
         vi = split.val_idx.to(device)
         val = DeviceBatches(images[vi], labels[vi], 1000, shuffle=False)
     module = Classifier(config, steps_per_epoch=len(train))

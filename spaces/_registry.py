@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from fmnist.config import RunConfig
@@ -25,9 +25,6 @@ class Space:
     version: int
     dims: dict[str, Dim]
     build: Callable[[Sample, RunConfig], RunConfig]
-
-    def defaults(self) -> dict[str, Any]:
-        return {name: dim.default for name, dim in self.dims.items()}
 
 
 _SPACES: dict[str, Space] = {}
@@ -62,7 +59,8 @@ def combine(names: Sequence[str]) -> Space:
     dims: dict[str, Dim] = {CHOICE: Categorical(tuple(names), default=names[0])}
     for space in members.values():
         for name, dim in space.dims.items():
-            if dims.setdefault(name, dim) != dim:
+            # Defaults may differ (each family's report recipe); the first member's stands.
+            if replace(dims.setdefault(name, dim), default=None) != replace(dim, default=None):
                 raise ValueError(f"spaces: parameter {name!r} differs between {', '.join(names)}")
 
     def build(sample: Sample, base: RunConfig) -> RunConfig:

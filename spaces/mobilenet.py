@@ -14,7 +14,7 @@ DIMS = {
     "mobilenet.expansion": Categorical((2, 4, 6), default=6),
     "mobilenet.depth_mult": Categorical((0.5, 0.75, 1.0), default=1.0),
     "mobilenet.last_width": Categorical((256, 640, 1280), default=1280),
-} | training.DIMS
+} | training.dims(optimizer="sgd", lr=0.05, weight_decay=4e-5)
 
 
 def build(sample: Sample, base: RunConfig) -> RunConfig:
@@ -28,4 +28,4 @@ def build(sample: Sample, base: RunConfig) -> RunConfig:
     return training.apply(sample, replace(base, model=model))
 
 
-SPACE = register(Space("mobilenet", "mobilenet", version=1, dims=DIMS, build=build))
+SPACE = register(Space("mobilenet", "mobilenet", version=2, dims=DIMS, build=build))

@@ -14,7 +14,7 @@ DIMS = {
     "resnet.stages": Categorical((2, 3), default=3),
     "resnet.blocks": Categorical((1, 2, 3), default=2),
     "resnet.width": Categorical((16, 32, 48, 64), default=64),
-} | training.DIMS
+} | training.dims()
 
 
 def build(sample: Sample, base: RunConfig) -> RunConfig:
@@ -30,4 +30,4 @@ def build(sample: Sample, base: RunConfig) -> RunConfig:
     return training.apply(sample, replace(base, model=model))
 
 
-SPACE = register(Space("resnet", "resnet", version=1, dims=DIMS, build=build))
+SPACE = register(Space("resnet", "resnet", version=2, dims=DIMS, build=build))

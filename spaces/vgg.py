@@ -15,7 +15,7 @@ DIMS = {
     "vgg.fc_width": Categorical((128, 256, 512), default=512),
     "vgg.dropout": Float(0.0, 0.5, default=0.25),
     "vgg.fc_dropout": Float(0.0, 0.6, default=0.5),
-} | training.DIMS
+} | training.dims(batch_size=64)
 
 
 def build(sample: Sample, base: RunConfig) -> RunConfig:
@@ -31,4 +31,4 @@ def build(sample: Sample, base: RunConfig) -> RunConfig:
     return training.apply(sample, replace(base, model=model))
 
 
-SPACE = register(Space("vgg", "vgg", version=1, dims=DIMS, build=build))
+SPACE = register(Space("vgg", "vgg", version=2, dims=DIMS, build=build))

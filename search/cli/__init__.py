@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from fmnist.classifier import DivergedError
 from fmnist.config import ConfigError
@@ -42,10 +43,18 @@ def add_data(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", default="auto", help=DEVICE_HELP)
 
 
-def add_storage(p: argparse.ArgumentParser) -> None:
+def add_storage(p: argparse.ArgumentParser, help: str = "") -> None:
     from search.run.options import STORAGE_HELP
 
-    p.add_argument("--storage", help=STORAGE_HELP)
+    p.add_argument("--storage", help=help or STORAGE_HELP)
+
+
+def out_folder(path: str | Path, flag: str = "--out") -> Path:
+    """A folder the command writes into: refused in one line when a file stands there."""
+    folder = Path(path)
+    if folder.exists() and not folder.is_dir():
+        raise SearchError(f"{flag} {folder} is a file; give a folder (new or existing)")
+    return folder
 
 
 def add_artifacts(p: argparse.ArgumentParser) -> None:
@@ -63,6 +72,13 @@ def main(argv: list[str] | None = None) -> int:
         return args.func(args)
     except USER_ERRORS as e:
         print(f"fmnist-search: error: {e}", file=sys.stderr)
+        return 2
+    except (PermissionError, IsADirectoryError, NotADirectoryError) as e:
+        print(
+            f"fmnist-search: error: cannot write {e.filename}: {e.strerror}; choose a folder "
+            "you can write to",
+            file=sys.stderr,
+        )
         return 2
     except KeyboardInterrupt:
         print("fmnist-search: interrupted", file=sys.stderr)

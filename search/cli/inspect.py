@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
 import optuna
 from optuna.trial import TrialState
 
-from search.cli import add_artifacts, add_storage
+from search.cli import add_artifacts, add_storage, out_folder
+from search.errors import SearchError
 from search.storage import DEFAULT_URL, load_study, open_storage, safe_url
-from search.study import names
+from search.study import lockbox, names
 
 
 def cmd_studies(args: argparse.Namespace) -> int:
@@ -35,6 +35,7 @@ def cmd_studies(args: argparse.Namespace) -> int:
 
 def cmd_show(args: argparse.Namespace) -> int:
     from fmnist.config import RunConfig, dump_toml, from_dict
+    from search.results.confirm import confirmed_table
     from search.results.console import front_table, top_table
     from search.study.queries import pruning_figures, ranked
 
@@ -51,6 +52,8 @@ def cmd_show(args: argparse.Namespace) -> int:
     if f["rejected"]:
         print(f"constraints: {f['rejected']} configs rejected over budget, 0 epochs trained")
     print(f"\n{front_table(study)}")
+    print(f"\n{confirmed_table(study)}")
+    print(f"\n{lockbox.summary(study)}")
     best = ranked(study)
     if best:
         config = from_dict(RunConfig, best[0].user_attrs["config"])
@@ -64,6 +67,7 @@ def cmd_dashboard(args: argparse.Namespace) -> int:
 
     from search.results.artifacts import artifacts_dir
 
+    _port_free(args.host, args.port)
     storage = open_storage(args.storage)
     folder = artifacts_dir(args.artifacts, args.storage)
     print(
@@ -76,6 +80,21 @@ def cmd_dashboard(args: argparse.Namespace) -> int:
     return 0
 
 
+def _port_free(host: str, port: int) -> None:
+    """Refuse a taken port in one line, before the server starts (it would end in a
+    traceback from deep inside the web server)."""
+    import socket
+
+    with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind((host, port))
+        except OSError as e:
+            raise SearchError(
+                f"--port {port} on {host} is not free ({e.strerror}); pass another --port"
+            ) from None
+
+
 def cmd_report(args: argparse.Namespace) -> int:
     from search.results.artifacts import artifacts_dir
     from search.results.report import build
@@ -83,7 +102,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     study = load_study(args.study, args.storage)
     report = build(
         study,
-        Path(args.output),
+        out_folder(args.output, "--output"),
         top=args.top,
         artifacts=artifacts_dir(args.artifacts, args.storage),
         storage_label=safe_url(args.storage or DEFAULT_URL),

@@ -8,10 +8,11 @@ import sys
 import time
 from pathlib import Path
 
-from fmnist.config import load_toml, replace
+from fmnist.config import full_train_config, load_toml, replace
 from fmnist.configs import names as config_names
 from fmnist.configs import resolve as resolve_config
-from search.cli import add_data
+from search.cli import add_data, add_storage
+from search.study import lockbox
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -26,6 +27,11 @@ def cmd_train(args: argparse.Namespace) -> int:
     if args.seed is not None:
         changes["seed"] = args.seed
     config = replace(config, **changes)
+    if args.full_train:  # every training image, unless --subset asks for fewer
+        config = full_train_config(config, subset=args.subset)
+    # A config exported from a study records its openings of the test set there.
+    study = lockbox.study_of(provenance, args.storage) if args.evaluate_test else None
+    _warn_if_split_differs(config, provenance, args)
     out = Path(args.out or f"runs/train/{time.strftime('%Y%m%d-%H%M%S')}")
     metrics, _ = train_run(
         config,
@@ -49,9 +55,31 @@ def cmd_train(args: argparse.Namespace) -> int:
             f"(split {metrics['split_fingerprint']}, {metrics['train_images']} training images)"
         )
     if metrics["test_acc"] is not None:
-        print(f"test accuracy {metrics['test_acc']:.4f} (test lockbox opened once)")
+        total = ""
+        if study is not None:
+            count = lockbox.record(study, config, reason=f"train --evaluate-test {out}")
+            total = f"; {count} in all on study {study.study_name!r}"
+        print(f"test accuracy {metrics['test_acc']:.4f} (test lockbox opened once{total})")
     print(f"params {metrics['params']:,}  MACs {metrics['macs']:,}  wrote {out}/metrics.json")
     return 0
+
+
+def _warn_if_split_differs(config, provenance: dict, args: argparse.Namespace) -> None:
+    """One line when the validation split is not the one the config was chosen on."""
+    want = provenance.get("split_fingerprint")
+    if not want or args.full_train:
+        return
+    from fmnist.data import load_train
+    from fmnist.split import make_split
+
+    _, labels = load_train(args.data_dir)
+    have = make_split(labels, config.data.val_size, config.data.split_seed).fingerprint
+    if have != want:
+        print(
+            f"warning: this run validates on split {have}, but the config was chosen on split "
+            f"{want} ([provenance]); its validation accuracy does not compare with the study's",
+            file=sys.stderr,
+        )
 
 
 def add(sub) -> None:
@@ -67,7 +95,8 @@ def add(sub) -> None:
     p.add_argument(
         "--full-train",
         action="store_true",
-        help="train on all 60k training images (no validation split)",
+        help="train on all 60k training images (no validation split; data.subset is "
+        "cleared unless --subset is given)",
     )
     p.add_argument(
         "--evaluate-test",
@@ -75,5 +104,10 @@ def add(sub) -> None:
         help="open the test lockbox once and report test accuracy",
     )
     p.add_argument("--out", help="output folder (default runs/train/<time>)")
+    add_storage(
+        p,
+        "where the config's study records a test-set opening (default: the "
+        "storage named in its [provenance])",
+    )
     add_data(p)
     p.set_defaults(func=cmd_train)

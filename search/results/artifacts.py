@@ -207,22 +207,3 @@ def attach_to_trial(
             storage.set_study_system_attr(study_id, key, meta)
             ids.append(artifact_id)
     return ids
-
-
-def attach_card(
-    provenance: dict, storage_url: str | None, directory: str | Path | None, paths: Sequence[Path]
-) -> Path | None:
-    """Attach a retrain's model card to the trial it came from; the artifact folder, or None
-    when the config names no study or its storage is out of reach (a masked password)."""
-    from search.storage import open_storage
-
-    url = storage_url or provenance.get("storage")
-    if not url or "***" in url or "study" not in provenance or "trial" not in provenance:
-        return None
-    try:
-        study = optuna.load_study(study_name=provenance["study"], storage=open_storage(url))
-    except Exception:
-        return None
-    folder = artifacts_dir(directory, url)
-    attach_to_trial(study, int(provenance["trial"]), paths, folder)
-    return folder

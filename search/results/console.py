@@ -10,7 +10,7 @@ import optuna
 from optuna.trial import TrialState
 
 from search.study.objectives import ACCURACY, costs_of, front, is_pareto
-from search.study.queries import epoch_accuracies, ranked
+from search.study.queries import epoch_accuracies, finished_count, ranked
 from search.text import fmt
 
 
@@ -90,3 +90,49 @@ def front_table(study: optuna.Study) -> str:
             f"{a.get('macs', 0):>12,} {latency} {len(epoch_accuracies(t)):6d}"
         )
     return "\n".join(out)
+
+
+class StudyProgress:
+    """Study-level progress beside the per-trial lines: trials finished of the target, the
+    best validation accuracy so far and the time left at this run's pace. A tqdm bar where a
+    terminal is attached; a plain line per finished trial otherwise."""
+
+    def __init__(self, study: optuna.Study, target: int, stream=None) -> None:
+        self.study, self.target = study, target
+        self.stream = stream or sys.stderr
+        self.start, self.done_at_start = time.monotonic(), self._done()
+        self.bar, self.shown = None, self.done_at_start
+        if self.stream.isatty():
+            from tqdm import tqdm
+
+            self.bar = tqdm(
+                total=target, initial=self.done_at_start, desc="trials", file=self.stream
+            )
+
+    def _done(self) -> int:
+        return finished_count(self.study)
+
+    def update(self, _trial=None) -> None:
+        done = self._done()
+        if done == self.shown:
+            return
+        self.shown = done
+        best = max((t.values[0] for t in ranked(self.study)[:1]), default=None)
+        ran, elapsed = done - self.done_at_start, time.monotonic() - self.start
+        left = elapsed / ran * (self.target - done) if ran > 0 else None
+        best_text = "-" if best is None else f"{best:.4f}"
+        left_text = "?" if left is None else f"{left / 60:.1f} min"
+        if self.bar is not None:
+            self.bar.n = done
+            self.bar.set_postfix_str(f"best val_acc {best_text}, about {left_text} left")
+            return
+        print(
+            f"study {self.study.study_name!r}: {done}/{self.target} trials finished, best "
+            f"val_acc {best_text}, about {left_text} left",
+            file=self.stream,
+            flush=True,
+        )
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()

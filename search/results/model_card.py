@@ -1,5 +1,6 @@
 """Retrain an exported config on all 60k training images, once per seed; open the test
-lockbox once per seed; write a model card. Each opening is counted on the study."""
+lockbox once per seed; write a model card. Each opening is recorded on the study the config
+came from (``search.study.lockbox``)."""
 
 from __future__ import annotations
 
@@ -8,29 +9,16 @@ import statistics
 from pathlib import Path
 from typing import Any
 
-import optuna
 import torch
 
-from fmnist.config import load_toml, replace, to_dict
+from fmnist.config import full_train_config, load_toml, replace, to_dict
 from fmnist.models.measure import cpu_latency_ms
 from fmnist.record import train_run
 from fmnist.train import resolve_device, throughput
-from search.results.artifacts import attach_card
-from search.storage import open_storage, safe_url
-
-
-def _count_opening(provenance: dict[str, Any], storage_url: str | None) -> int | None:
-    """Add one lockbox opening to the study's count; None when the study is out of reach."""
-    url = storage_url or provenance.get("storage")
-    if not url or "***" in url or "study" not in provenance:
-        return None
-    try:
-        study = optuna.load_study(study_name=provenance["study"], storage=open_storage(url))
-    except Exception:
-        return None
-    count = int(study.user_attrs.get("lockbox_openings", 0)) + 1
-    study.set_user_attr("lockbox_openings", count)
-    return count
+from search.errors import SearchError
+from search.results.artifacts import artifacts_dir, attach_to_trial
+from search.storage import safe_url
+from search.study import lockbox
 
 
 def retrain(
@@ -42,8 +30,14 @@ def retrain(
     device: str = "auto",
     storage_url: str | None = None,
     artifacts: str | None = None,
+    subset: int | None = None,
 ) -> dict[str, Any]:
+    """``subset``: train on that many images instead of all 60k (the config's own subset,
+    sized for a search, is dropped)."""
+    if seeds < 1:
+        raise SearchError(f"--seeds {seeds}: retrain at least one seed")
     config, provenance = load_toml(config_path)
+    study = lockbox.study_of(provenance, storage_url)  # reachable before anything trains
     device = resolve_device(device)
     tag = (
         f"{provenance['study']}-trial{provenance['trial']}"
@@ -53,7 +47,7 @@ def retrain(
     out = Path(out_dir or f"runs/retrain/{tag}")
     runs, study_count = [], None
     for i in range(seeds):
-        seeded = replace(config, seed=config.seed + i)
+        seeded = full_train_config(replace(config, seed=config.seed + i), subset=subset)
         metrics, result = train_run(
             seeded,
             out / f"seed-{seeded.seed}",
@@ -63,7 +57,8 @@ def retrain(
             evaluate_test=True,
             provenance=provenance,
         )
-        study_count = _count_opening(provenance, storage_url) or study_count
+        if study is not None:
+            study_count = lockbox.record(study, seeded, reason=f"retrain seed {seeded.seed}")
         runs.append(metrics)
     module = result.module
     accs = [m["test_acc"] for m in runs]
@@ -111,7 +106,9 @@ def retrain(
     (out / "model_card.json").write_text(json.dumps(card, indent=2))
     (out / "model_card.md").write_text(render_card(card))
     paths = [out / "model_card.md", out / "model_card.json"]
-    attach_card(provenance, storage_url, artifacts, paths)  # on the trial it came from
+    if study is not None:  # on the trial it came from
+        folder = artifacts_dir(artifacts, storage_url or provenance.get("storage"))
+        attach_to_trial(study, int(provenance["trial"]), paths, folder)
     return card
 
 

@@ -352,10 +352,15 @@ def markdown(study: optuna.Study, report: Report, *, top: int, storage_label: st
 
 
 def top_text(study: optuna.Study, top: int) -> str:
-    """The top-k table and the front of accuracy against costs, as ``show`` prints them."""
+    """The top-k table, the front of accuracy against costs, the confirmed ranking and the
+    lockbox ledger, as ``show`` prints them."""
+    from search.results.confirm import confirmed_table
     from search.results.console import front_table, top_table
+    from search.study.lockbox import summary
 
-    return f"{top_table(study, top)}\n\n{front_table(study)}"
+    return "\n\n".join(
+        [top_table(study, top), front_table(study), confirmed_table(study), summary(study)]
+    )
 
 
 def summary_html(study: optuna.Study, top: int) -> str:

@@ -12,9 +12,11 @@ from search.study import ResolvedStudy, resolve
 
 def start(opts: RunOptions, study: ResolvedStudy | None = None) -> optuna.Study:
     """Run the search ``opts`` asks for, here or in worker processes; the stored study."""
+    from search.cli import out_folder
     from search.run.launcher import launch
     from search.run.runner import run
 
+    out_folder(opts.out_dir)
     study = study or resolve(opts.study)
     return launch(study, opts) if opts.launches_workers else run(study, opts)
 

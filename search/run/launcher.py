@@ -7,15 +7,19 @@ import os
 import signal
 import subprocess
 import sys
+import time
 
 import optuna
 
 from search.errors import SearchError
+from search.results.console import StudyProgress
 from search.run.options import RunOptions
 from search.run.runner import open_study, storage_url, target
 from search.storage import open_storage
 from search.study import ResolvedStudy
 from search.study.queries import finished_count
+
+POLL_S = 10.0  # how often the launcher reads the study's progress
 
 
 def devices(opts: RunOptions) -> list[str]:
@@ -47,9 +51,14 @@ def launch(study: ResolvedStudy, opts: RunOptions) -> optuna.Study:
                 p.send_signal(signum)
 
     old = {s: signal.signal(s, forward) for s in (signal.SIGINT, signal.SIGTERM)}
+    progress = StudyProgress(stored, target(study, opts))
     try:
+        while any(p.poll() is None for p in procs):
+            time.sleep(POLL_S)
+            progress.update()
         codes = [p.wait() for p in procs]
     finally:
+        progress.close()
         for s, h in old.items():
             signal.signal(s, h)
     stored = optuna.load_study(study_name=stored.study_name, storage=open_storage(url))

@@ -20,6 +20,7 @@ from fmnist.split import make_split
 from fmnist.train import resolve_device
 from search.errors import SearchError
 from search.results.artifacts import artifacts_dir
+from search.results.console import StudyProgress
 from search.run.objective import Interrupted, Objective
 from search.run.options import RunOptions
 from search.run.worker import MAX_FAILS_IN_A_ROW, signals_interrupt, work
@@ -128,6 +129,7 @@ def run(study: ResolvedStudy, opts: RunOptions) -> optuna.Study:
             f"(space {study.space.name}, {study.preset.epochs} epochs, pruner "
             f"{study.preset.pruner.name}, device {device})"
         )
+    progress = StudyProgress(stored, goal) if opts.worker_index is None else None
     with signals_interrupt():
         try:
             ran = work(
@@ -138,6 +140,7 @@ def run(study: ResolvedStudy, opts: RunOptions) -> optuna.Study:
                 timeout=timeout,
                 grace_s=opts.grace_s,
                 retry_s=opts.storage_retry_s,
+                on_trial=progress.update if progress else None,
             )
         except Interrupted as e:
             raise SearchError(
@@ -147,6 +150,9 @@ def run(study: ResolvedStudy, opts: RunOptions) -> optuna.Study:
             ) from None
         except StorageLost as e:
             raise SearchError(str(e)) from None
+        finally:
+            if progress:
+                progress.close()
     tail = ran[-MAX_FAILS_IN_A_ROW:]
     if len(tail) == MAX_FAILS_IN_A_ROW and all(t.state == TrialState.FAIL for t in tail):
         raise SearchError(

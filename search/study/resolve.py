@@ -85,7 +85,6 @@ class ResolvedStudy:
         return json.loads(
             json.dumps(
                 {
-                    "split_fingerprint": split_fingerprint,
                     "space": self.space.name,
                     "space_version": self.space.version,
                     "epochs": p.epochs,
@@ -97,6 +96,9 @@ class ResolvedStudy:
                     "fixed": p.fixed,
                     "objectives": list(p.objectives),
                     "constraints": self.constraints.limits(),
+                    # Last: the data-level check behind val_size and split_seed, which a
+                    # mismatch names first.
+                    "split_fingerprint": split_fingerprint,
                 }
             )
         )

@@ -19,6 +19,7 @@ from fmnist.config import (
     VGGConfig,
     dump_toml,
     from_dict,
+    full_train_config,
     load_toml,
     merge,
     replace,
@@ -196,3 +197,92 @@ def test_merge_keeps_a_family_and_replaces_a_new_one() -> None:
     other = merge(base, {"model": {"family": "vgg", "fc_width": 64}})
     assert other["model"] == {"family": "vgg", "fc_width": 64}
     assert from_dict(RunConfig, other).model == VGGConfig(fc_width=64)
+
+
+def test_full_train_config_drops_the_split_and_the_subset() -> None:
+    config = RunConfig(data=DataConfig(val_size=5000, subset=2000))
+    full = full_train_config(config)
+    assert (full.data.val_size, full.data.subset) == (0, 0)
+    assert full == replace(config, **{"data.val_size": 0, "data.subset": 0})
+    chosen = full_train_config(config, subset=700)
+    assert (chosen.data.val_size, chosen.data.subset) == (0, 700)
+    assert full_train_config(chosen) == chosen  # an explicit subset survives a second pass
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "words"),
+    [
+        ("optim.batch_size", 0, "1 or more"),
+        ("optim.batch_size", -64, "1 or more"),
+        ("optim.lr", 0.0, "above 0"),
+        ("optim.lr", -0.1, "above 0"),
+        ("optim.lr", float("nan"), "above 0"),
+        ("optim.weight_decay", -1e-5, "0 or more"),
+        ("optim.momentum", 1.5, "[0, 1)"),
+        ("optim.label_smoothing", 1.0, "[0, 1)"),
+        ("optim.warmup_epochs", -1.0, "0 or more"),
+        ("optim.step_epochs", 0, "1 or more"),
+        ("epochs", 0, "1 or more"),
+        ("epochs", -1, "1 or more"),
+        ("seed", -1, "0 or more"),
+        ("augment.flip_p", 1.5, "probability in [0, 1]"),
+        ("augment.erase_p", -0.1, "probability in [0, 1]"),
+        ("augment.rotate_p", 2.0, "probability in [0, 1]"),
+        ("augment.translate_px", -2, "0 or more"),
+        ("augment.erase_max_area", 0.0, "(0, 1]"),
+        ("data.subset", -5, "0 or more"),
+        ("data.val_size", -1, "0 or more"),
+        ("data.std", 0.0, "above 0"),
+        ("model.widths", [64, 0, 256], "1 or more"),
+        ("model.blocks", [2, -1, 2], "1 or more"),
+    ],
+)
+def test_out_of_range_values_name_key_value_and_range(key: str, value: Any, words: str) -> None:
+    with pytest.raises(ConfigError) as err:
+        replace(RunConfig(), **{key: value})
+    message = str(err.value)
+    assert message.startswith(f"{key} = ") and repr(value) in message and words in message
+    assert "\n" not in message
+
+
+@pytest.mark.parametrize(
+    ("model", "key"),
+    [
+        ({"family": "vgg", "dropout": 1.0}, "model.dropout"),
+        ({"family": "vgg", "fc_dropout": -0.5}, "model.fc_dropout"),
+        ({"family": "mobilenet", "width_mult": 0.0}, "model.width_mult"),
+        ({"family": "mobilenet", "dropout": 1.2}, "model.dropout"),
+    ],
+)
+def test_model_ranges(model: dict[str, Any], key: str) -> None:
+    with pytest.raises(ConfigError, match=re.escape(f"{key} = ")):
+        from_dict(RunConfig, {"model": model})
+
+
+def test_warm_up_cannot_outlast_the_run() -> None:
+    with pytest.raises(ConfigError, match=r"optim.warmup_epochs = 3.0 is longer than epochs = 2"):
+        replace(RunConfig(), epochs=2, **{"optim.warmup_epochs": 3.0})
+    assert replace(RunConfig(), epochs=2, **{"optim.warmup_epochs": 2.0}).optim.warmup_epochs == 2
+
+
+def test_a_config_file_meets_the_same_range_checks(tmp_path: Path) -> None:
+    path = tmp_path / "bad.toml"
+    path.write_text("[optim]\nbatch_size = 0\n")
+    with pytest.raises(ConfigError, match=re.escape(f"{path}: optim.batch_size = 0 is out of")):
+        load_toml(path)
+
+
+@pytest.mark.parametrize(
+    ("make", "words"),
+    [
+        (lambda p: p.mkdir(), "is a folder"),
+        (lambda p: p.write_bytes(b"epochs = 3\n# \xff\xfe caf\xe9\n"), "is not UTF-8 text"),
+    ],
+    ids=["folder", "not-utf8"],
+)
+def test_unreadable_config_file_is_one_line(tmp_path: Path, make: Any, words: str) -> None:
+    path = tmp_path / "config.toml"
+    make(path)
+    with pytest.raises(ConfigError, match=words) as err:
+        load_toml(path)
+    assert str(path) in str(err.value) and "\n" not in str(err.value)

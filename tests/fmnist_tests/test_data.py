@@ -186,6 +186,19 @@ def test_second_load_is_fast(data_dir: Path, cache_dir: Path) -> None:
     assert from_cache < min(1.0, parse / 2), (parse, from_cache)
 
 
+def test_only_the_training_part_is_cached_on_disk(data_dir: Path, cache_dir: Path) -> None:
+    """Decoded test tensors are never left beside the training ones, and a test entry an
+    older version left there is removed when the lockbox is opened."""
+    load_part("train", data_dir)
+    train_entries = sorted(cache_dir.glob("*.pt"))
+    assert len(train_entries) == 2 and all(p.name.startswith("train-") for p in train_entries)
+    leftover = cache_dir / f"{FILES['test'][0].name}-0123456789abcdef.pt"
+    leftover.write_bytes(b"decoded test images")
+    images, labels = load_part("test", data_dir)
+    assert images.shape == (10000, 28, 28) and labels.shape == (10000,)
+    assert sorted(cache_dir.glob("*")) == train_entries
+
+
 # Where the files are looked for
 
 

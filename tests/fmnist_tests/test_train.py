@@ -11,18 +11,21 @@ import torch
 from fmnist import data, lockbox
 from fmnist.classifier import NAN_CHECK_EVERY, Classifier, DivergedError, lr_factor
 from fmnist.config import (
+    ConfigError,
     DataConfig,
     OptimConfig,
     RunConfig,
     VGGConfig,
     from_dict,
+    full_train_config,
     load_toml,
     replace,
     to_dict,
 )
 from fmnist.data import DataError, load_train
 from fmnist.record import train_run
-from fmnist.train import DeviceBatches, evaluate, fit
+from fmnist.split import NO_SPLIT
+from fmnist.train import DeviceBatches, evaluate, fit, resolve_device
 
 
 @pytest.fixture
@@ -137,10 +140,56 @@ def test_run_files(tiny_config: RunConfig, data_dir: Path, tmp_path: Path) -> No
 
 
 def test_full_train_skips_validation(tiny_config: RunConfig, data_dir: Path) -> None:
-    result = fit(tiny_config, data_dir=data_dir, device="cpu", full_train=True)
-    assert result.split.val_idx.numel() == 0
+    result = fit(full_train_config(tiny_config, subset=1000), data_dir=data_dir, device="cpu")
+    assert result.split.val_idx.numel() == 0 and result.split.fingerprint == NO_SPLIT
     assert result.train_images == 1000
     assert result.val_acc is None and "val_acc" not in result.history[0]
+
+
+class StopAfterOneBatch(pl.Callback):
+    """Ends the fit after its first batch: what is trained on is decided before it."""
+
+    def on_train_batch_end(self, trainer: pl.Trainer, *args) -> None:
+        trainer.should_stop = True
+
+
+def test_full_train_uses_every_training_image(
+    tiny_config: RunConfig, data_dir: Path, tmp_path: Path
+) -> None:
+    """The config's search-sized subset and validation split are dropped, and the saved
+    config and metrics say what was trained on."""
+    assert tiny_config.data.subset == 1000 and tiny_config.data.val_size == 1000
+    out = tmp_path / "run"
+    metrics, result = train_run(
+        tiny_config,
+        out,
+        data_dir=data_dir,
+        device="cpu",
+        full_train=True,
+        callbacks=[StopAfterOneBatch()],
+    )
+    assert metrics["train_images"] == result.train_images == 60000
+    assert metrics["full_train"] and metrics["val_acc"] is None
+    assert metrics["split_fingerprint"] == NO_SPLIT
+    saved, _ = load_toml(out / "config.toml")
+    assert (saved.data.val_size, saved.data.subset) == (0, 0)
+    assert saved == from_dict(RunConfig, metrics["config"]) == full_train_config(tiny_config)
+
+
+@pytest.mark.parametrize(
+    ("device", "words"),
+    [
+        ("foo", "is not one of auto, cpu, cuda, cuda:N"),
+        ("cpu:1", "is not one of auto, cpu, cuda, cuda:N"),
+        ("cuda:x", "is not one of auto, cpu, cuda, cuda:N"),
+        ("cuda:7" if not torch.cuda.is_available() else f"cuda:{torch.cuda.device_count()}",
+         "CUDA device"),
+    ],
+)  # fmt: skip
+def test_bad_device_is_one_line_naming_it(device: str, words: str) -> None:
+    with pytest.raises(ConfigError, match=words) as err:
+        resolve_device(device)
+    assert repr(device) in str(err.value)
 
 
 def test_divergence_is_reported(tiny_config: RunConfig, data_dir: Path) -> None:

@@ -1,8 +1,9 @@
 """Fixtures for the fault-injection suite: real storages, real worker processes.
 
-Tests that need a server carry the ``server`` marker and skip, with the reason, where the
-server is absent; ``.ci/run`` reads the report written at the end (``FMNIST_SERVER_REPORT``)
-and fails when none of them passed.
+Tests that need a server run over the ``storage_url`` parameter or carry the
+``server(KIND)`` marker, and skip, with the reason, where the server is absent; ``.ci/run``
+reads the counts per kind written at the end (``FMNIST_SERVER_REPORT``) and fails unless
+every kind had a test pass.
 
 Every test ends with ``ledger.check(...)``: unique trial numbers, nothing left RUNNING, and
 its row of the reliability table (trials asked and finished, faults, lost, duplicated), which
@@ -223,19 +224,44 @@ def pytest_runtest_logreport(report: pytest.TestReport) -> None:
         )
 
 
-_passed: dict[str, int] = {"server_passed": 0, "server_skipped": 0}
+# Every kind of server the suite must have run against on CI, each counted on its own: one
+# passing Redis test says nothing about PostgreSQL. "private_postgresql" is the server the
+# restart tests start themselves (needs initdb; .ci/setup installs it).
+KINDS = (*SERVERS, "private_postgresql")
+_counts: dict[str, int] = {
+    f"{kind}_{outcome}": 0 for kind in KINDS for outcome in ("passed", "skipped")
+}
+_kind_of: dict[str, str] = {}
+
+
+def server_kind(item: pytest.Item) -> str | None:
+    """The server a test runs against: its ``server(KIND)`` marker, else its ``storage_url``
+    parameter when that names a server."""
+    marker = item.get_closest_marker("server")
+    if marker is not None and marker.args:
+        return marker.args[0]
+    callspec = getattr(item, "callspec", None)
+    param = callspec.params.get("storage_url") if callspec else None
+    return param if param in SERVERS else None
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if kind := server_kind(item):
+            _kind_of[item.nodeid] = kind
 
 
 def _count_server_test(report: pytest.TestReport) -> None:
-    kinds = ("[postgresql", "[mysql", "[redis")
-    if "server" not in report.keywords and not any(k in report.nodeid for k in kinds):
+    kind = _kind_of.get(report.nodeid)
+    if kind is None:
         return
     if report.when == "call" and report.passed:
-        _passed["server_passed"] += 1
+        _counts[f"{kind}_passed"] += 1
     elif report.skipped:
-        _passed["server_skipped"] += 1
+        _counts[f"{kind}_skipped"] += 1
 
 
 def pytest_sessionfinish(session):
+    """``{KIND_passed: n, KIND_skipped: n}`` for ``.ci/check-servers``."""
     if path := os.environ.get("FMNIST_SERVER_REPORT"):
-        Path(path).write_text(json.dumps(_passed))
+        Path(path).write_text(json.dumps(_counts))

@@ -1,5 +1,6 @@
 """SIGINT and SIGTERM: the running trials end FAIL with the signal as reason, nothing stays
-RUNNING, and `run` again completes the study without redoing finished trials."""
+RUNNING, and `run` again completes the study without redoing finished trials or epochs: the
+stopped trial resumes from its last checkpoint."""
 
 from __future__ import annotations
 
@@ -19,8 +20,9 @@ def test_signal_marks_trial_and_run_resumes(sig, workers, tmp_path, study_name, 
     args = run_args(
         tiny(tmp_path, 2), url, study_name, tmp_path, "--workers", str(workers), "--n-trials", "5"
     )
-    # Trial 2 stalls in its first step, so the signal lands inside a trial, not between two.
-    proc = start(*args, env={FAULTS: "stall@2"}, log=tmp_path / "first.log")
+    # Trial 2 stalls in its second epoch, its first checkpointed, so the signal lands inside
+    # a trial, not between two.
+    proc = start(*args, env={FAULTS: "stall@2:1"}, log=tmp_path / "first.log")
     deadline = time.monotonic() + 240
     while time.monotonic() < deadline:
         time.sleep(0.5)
@@ -28,9 +30,10 @@ def test_signal_marks_trial_and_run_resumes(sig, workers, tmp_path, study_name, 
             trials = load(url, study_name).trials
         except Exception:
             continue
-        running = [t.number for t in trials if t.state == TrialState.RUNNING]
-        if sum(t.state in FINISHED for t in trials) >= 2 and 2 in running:
-            break
+        running = [t for t in trials if t.state == TrialState.RUNNING and t.number == 2]
+        if sum(t.state in FINISHED for t in trials) >= 2 and running:
+            if running[0].intermediate_values:  # epoch 0 reported and checkpointed
+                break
     proc.send_signal(sig)
     assert proc.wait(timeout=120) != 0
     log = (tmp_path / "first.log").read_text()
@@ -45,8 +48,9 @@ def test_signal_marks_trial_and_run_resumes(sig, workers, tmp_path, study_name, 
     r = cli(*args)
     assert r.returncode == 0, (r.stdout + r.stderr)[-3000:]
     fault = f"1 {sig.name}" + (" to the launcher" if workers > 1 else "")
+    trials = load(url, study_name).trials
     row = ledger.check(
-        load(url, study_name).trials,
+        trials,
         backend="sqlite",
         asked=5,
         faults=fault,
@@ -54,3 +58,11 @@ def test_signal_marks_trial_and_run_resumes(sig, workers, tmp_path, study_name, 
         before=before,  # kept, not redone
     )
     assert row["finished"] == 5 and row["lost"] == 0
+    (retry,) = [t for t in trials if t.user_attrs.get("retry_of") == 2]
+    assert retry.state in FINISHED and retry.params == stopped_params(trials)
+    assert retry.user_attrs["resumed_from"] == {"trial": 2, "epochs_done": 1}
+    assert retry.user_attrs["trained_epochs"] == [1]  # epoch 0 was not trained again
+
+
+def stopped_params(trials) -> dict:
+    return next(t.params for t in trials if t.number == 2)

@@ -101,7 +101,7 @@ def test_unreachable_storage_at_start_is_one_line(tmp_path, ledger):
     ledger.check([], backend="postgresql (closed port)", asked=0, faults="storage down at start")
 
 
-@pytest.mark.server
+@pytest.mark.server("private_postgresql")
 def test_restarted_storage_mid_run_loses_nothing(private_pg, tmp_path, study_name, ledger):
     url = private_pg.url
     args = run_args(
@@ -125,7 +125,7 @@ def test_restarted_storage_mid_run_loses_nothing(private_pg, tmp_path, study_nam
     assert row["finished"] == 14 and row["lost"] == 0
 
 
-@pytest.mark.server
+@pytest.mark.server("private_postgresql")
 def test_storage_gone_for_good_stops_with_clear_error(private_pg, tmp_path, study_name, ledger):
     url = private_pg.url
     args = run_args(TINY, url, study_name, tmp_path, "--n-trials", "200", "--storage-retry", "6")

@@ -204,6 +204,9 @@ BAD_PRESETS = [
      "pruner.options"),
     ("base-unknown-key", {"base": {"optim": {"lrr": 0.1}}}, "'base.optim.lrr'"),
     ("base-wrong-type", {"base": {"optim": {"lr": "fast"}}}, "base.optim.lr"),
+    ("base-sets-epochs", {"base": {"epochs": 9}}, "base.epochs: set by the study itself"),
+    ("base-sets-subset", {"base": {"data": {"subset": 9}}}, "base.data.subset: set by the study"),
+    ("base-sets-seed", {"base": {"seed": 3}}, "base.seed: set by the study itself"),
 ]  # fmt: skip
 
 

@@ -158,3 +158,17 @@ def test_config_is_required(capsys: pytest.CaptureFixture[str]) -> None:
         main(["train"])
     assert exit_.value.code == 2
     assert "--config" in capsys.readouterr().err
+
+
+def test_full_train_with_an_explicit_subset(
+    small_toml: Path, data_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`--full-train --subset N` trains on N images, none held out, and saves that config."""
+    out = tmp_path / "run"
+    assert main([*train_args(small_toml, out, data_dir), "--full-train"]) == 0
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["train_images"] == 1000 and metrics["val_acc"] is None
+    assert metrics["split_fingerprint"] == "no validation split"
+    saved = from_dict(RunConfig, metrics["config"])
+    assert (saved.data.val_size, saved.data.subset) == (0, 1000)
+    assert "params" in capsys.readouterr().out

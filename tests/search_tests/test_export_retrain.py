@@ -131,7 +131,7 @@ def test_retrain_writes_a_model_card_and_counts_the_lockbox(
     trial = quick_study.load().trials[provenance["trial"]]
     assert card["params"] == trial.user_attrs["params"]
     assert card["macs"] == trial.user_attrs["macs"]
-    assert card["epochs"] == 1 and card["train_images"] == 1000
+    assert card["epochs"] == 1 and card["train_images"] == 60000  # all of them, not the subset
     accs = card["test_acc"]
     assert list(accs["per_seed"]) == [str(tiny.seed), str(tiny.seed + 1)]
     assert all(0 <= a <= 1 for a in accs["per_seed"].values())

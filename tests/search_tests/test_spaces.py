@@ -43,14 +43,37 @@ def test_every_parameter_is_prefixed_by_its_branch(space: spaces.Space) -> None:
 
 
 def test_the_space_asks_for_every_parameter_it_declares(space: spaces.Space) -> None:
+    """With every on/off switch on (a switched-off strength is not asked for)."""
     asked: list[str] = []
 
     def sample(name: str):
         asked.append(name)
-        return space.dims[name].default
+        dim = space.dims[name]
+        return True if dim == Categorical((False, True), dim.default) else dim.default
 
     space.build(sample, RunConfig())
     assert sorted(asked) == sorted(space.dims)
+
+
+@pytest.mark.parametrize(("on", "decay"), [(False, 0.0), (True, 3e-4)])
+def test_weight_decay_can_be_off(space: spaces.Space, on: bool, decay: float) -> None:
+    values = space.defaults() | {"optim.weight_decay_on": on, "optim.weight_decay": 3e-4}
+    config = space.build(values.__getitem__, RunConfig())
+    assert config.optim.weight_decay == decay
+
+
+def test_defaults_rebuild_the_shipped_report_config(space: spaces.Space) -> None:
+    """The space's defaults are the report's recipe: on the family's shipped config they
+    rebuild it whole, every key, not just the model."""
+    shipped, _ = load_toml(resolve(space.family))
+    assert to_dict(defaults_config(space, shipped)) == to_dict(shipped)
+
+
+def test_a_study_over_several_families_keeps_one_range_per_parameter() -> None:
+    both = spaces.combine(["resnet", "mobilenet"])
+    assert both.version == spaces.get("resnet").version + spaces.get("mobilenet").version
+    assert both.dims["optim.optimizer"].default == "adam"  # the first family's recipe
+    assert both.dims["optim.lr"] == spaces.get("resnet").dims["optim.lr"]
 
 
 def test_defaults_reproduce_the_report_model(space: spaces.Space) -> None:
