@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from fmnist.config import dump_toml, load_toml, replace
+from fmnist.config import load_toml
 from fmnist_bench import optuna_recipe
 from fmnist_bench.parts import Bench, show
 from fmnist_bench.parts.studies import timed_run
@@ -47,8 +47,7 @@ def ours(
         study,
     )
     path = export(done.study, None, work / "peer-best.toml", storage_url=url)
-    config, provenance = load_toml(path)
-    path.write_text(dump_toml(replace(config, **{"data.subset": images}), provenance))
+    provenance = load_toml(path)[1]
     card = retrain(
         path,
         seeds=1,
@@ -56,6 +55,7 @@ def ours(
         data_dir=data_dir,
         device=device,
         storage_url=url,
+        subset=images,
     )
     return {
         "study": done.study.study_name,
