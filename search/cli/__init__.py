@@ -29,7 +29,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for group in (train, run, inspect, export):
         group.add(sub)
-    from search.bench import add_subcommand
+    from fmnist_bench.cli import add_subcommand
 
     add_subcommand(sub, add_data)
     return parser

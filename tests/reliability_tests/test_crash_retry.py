@@ -8,7 +8,7 @@ from optuna.trial import TrialState
 from tests.reliability_tests.conftest import cli, load, run_args, tiny
 
 
-def test_killed_trial_resumes_from_checkpoint(tmp_path, study_name):
+def test_killed_trial_resumes_from_checkpoint(tmp_path, study_name, ledger):
     url = f"sqlite:///{tmp_path}/study.db"
     preset = tiny(tmp_path, 3)
     # Trial 1's worker dies right after its epoch 1 (the second) is validated and saved.
@@ -41,5 +41,11 @@ def test_killed_trial_resumes_from_checkpoint(tmp_path, study_name):
     assert set(retry.intermediate_values) == {0, 1, 2}
     for epoch in (0, 1):
         assert retry.intermediate_values[epoch] == dead.intermediate_values[epoch]
-    finished = [t for t in trials if t.state in (TrialState.COMPLETE, TrialState.PRUNED)]
-    assert len(finished) == 6
+    row = ledger.check(
+        trials,
+        backend="sqlite",
+        asked=6,
+        faults="1 worker SIGKILLed after epoch 2 of 3",
+        workers=2,
+    )
+    assert row["finished"] == 6

@@ -11,13 +11,11 @@ import pytest
 from optuna.trial import TrialState
 
 from search.run.faults import ENV as FAULTS
-from tests.reliability_tests.conftest import cli, load, run_args, start, tiny
-
-FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
+from tests.reliability_tests.conftest import FINISHED, cli, load, run_args, start, tiny
 
 
 @pytest.mark.parametrize(("sig", "workers"), [(signal.SIGINT, 1), (signal.SIGTERM, 2)])
-def test_signal_marks_trial_and_run_resumes(sig, workers, tmp_path, study_name):
+def test_signal_marks_trial_and_run_resumes(sig, workers, tmp_path, study_name, ledger):
     url = f"sqlite:///{tmp_path}/study.db"
     args = run_args(
         tiny(tmp_path, 2), url, study_name, tmp_path, "--workers", str(workers), "--n-trials", "5"
@@ -45,16 +43,21 @@ def test_signal_marks_trial_and_run_resumes(sig, workers, tmp_path, study_name):
     stopped = [t for t in trials if t.state == TrialState.FAIL]
     assert 2 in [t.number for t in stopped]
     assert all(sig.name in t.user_attrs["fail_reason"] for t in stopped)
-    before = {t.number: (t.params, t.value) for t in trials if t.state in FINISHED}
+    before = ledger.snapshot(trials)
 
     r = cli(*args)
     assert r.returncode == 0, (r.stdout + r.stderr)[-3000:]
+    fault = f"1 {sig.name}" + (" to the launcher" if workers > 1 else "")
     trials = load(url, study_name).trials
-    finished = {t.number: (t.params, t.value) for t in trials if t.state in FINISHED}
-    assert len(finished) == 5
-    assert all(finished[n] == before[n] for n in before)  # kept, not redone
-    assert len({t.number for t in trials}) == len(trials)
-    assert not [t for t in trials if t.state == TrialState.RUNNING]
+    row = ledger.check(
+        trials,
+        backend="sqlite",
+        asked=5,
+        faults=fault,
+        workers=workers,
+        before=before,  # kept, not redone
+    )
+    assert row["finished"] == 5 and row["lost"] == 0
     (retry,) = [t for t in trials if t.user_attrs.get("retry_of") == 2]
     assert retry.state in FINISHED and retry.params == stopped_params(trials)
     assert retry.user_attrs["resumed_from"] == {"trial": 2, "epochs_done": 1}

@@ -13,11 +13,8 @@ import tempfile
 import time
 
 import pytest
-from optuna.trial import TrialState
 
-from tests.reliability_tests.conftest import TINY, cli, load, run_args, start, tiny
-
-FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
+from tests.reliability_tests.conftest import FINISHED, TINY, cli, load, run_args, start, tiny
 
 
 def _free_port() -> int:
@@ -94,38 +91,42 @@ def _wait_finished(url: str, name: str, n: int, proc: subprocess.Popen, timeout=
     raise AssertionError(f"fewer than {n} trials finished in time")
 
 
-def test_unreachable_storage_at_start_is_one_line(tmp_path):
+def test_unreachable_storage_at_start_is_one_line(tmp_path, ledger):
     url = f"postgresql+psycopg://postgres@127.0.0.1:{_free_port()}/test"
     r = cli("run", "--study", str(TINY), "--storage", url, "--out", str(tmp_path), timeout=120)
     assert r.returncode == 2
     lines = r.stderr.strip().splitlines()
     assert len(lines) == 1 and "cannot open storage" in lines[0]
     assert f"127.0.0.1:{url.rsplit(':', 1)[1].split('/')[0]}" in lines[0]
+    ledger.check([], backend="postgresql (closed port)", asked=0, faults="storage down at start")
 
 
 @pytest.mark.server("private_postgresql")
-def test_restarted_storage_mid_run_loses_nothing(private_pg, tmp_path, study_name):
+def test_restarted_storage_mid_run_loses_nothing(private_pg, tmp_path, study_name, ledger):
     url = private_pg.url
     args = run_args(
         tiny(tmp_path, 2), url, study_name, tmp_path, "--n-trials", "14", "--storage-retry", "120"
     )
     proc = start(*args, log=tmp_path / "run.log")
     _wait_finished(url, study_name, 3, proc)
-    before = {t.number: t.value for t in load(url, study_name).trials if t.state in FINISHED}
+    before = ledger.snapshot(load(url, study_name).trials)
     private_pg.stop()
     time.sleep(5)
     private_pg.start()
     assert proc.wait(timeout=300) == 0, (tmp_path / "run.log").read_text()[-3000:]
     assert "unreachable" in (tmp_path / "run.log").read_text()  # it did ride out the outage
-    trials = load(url, study_name).trials
-    finished = {t.number: t.value for t in trials if t.state in FINISHED}
-    assert len(finished) == 14
-    assert all(finished[n] == v for n, v in before.items())
-    assert not [t for t in trials if t.state == TrialState.RUNNING]
+    row = ledger.check(
+        load(url, study_name).trials,
+        backend="postgresql (private server)",
+        asked=14,
+        faults="server stopped ~5 s mid-run, then restarted",
+        before=before,
+    )
+    assert row["finished"] == 14 and row["lost"] == 0
 
 
 @pytest.mark.server("private_postgresql")
-def test_storage_gone_for_good_stops_with_clear_error(private_pg, tmp_path, study_name):
+def test_storage_gone_for_good_stops_with_clear_error(private_pg, tmp_path, study_name, ledger):
     url = private_pg.url
     args = run_args(TINY, url, study_name, tmp_path, "--n-trials", "200", "--storage-retry", "6")
     proc = start(*args, log=tmp_path / "run.log")
@@ -135,5 +136,20 @@ def test_storage_gone_for_good_stops_with_clear_error(private_pg, tmp_path, stud
     last = (tmp_path / "run.log").read_text().strip().splitlines()[-1]
     assert last.startswith("fmnist-search: error:") and "unreachable" in last
     private_pg.start()
-    finished = [t for t in load(url, study_name).trials if t.state in FINISHED]
-    assert len(finished) >= 2  # everything finished before the outage is still there
+    trials = load(url, study_name).trials
+    before = ledger.snapshot(trials)
+    assert len(before) >= 2  # everything finished before the outage is still there
+    # A trial in flight when the server went stays RUNNING in it; a rerun reaps and retries it.
+    asked = len(before) + 1
+    rerun = run_args(
+        TINY, url, study_name, tmp_path, "--n-trials", str(asked), "--heartbeat-grace", "2"
+    )
+    r = cli(*rerun, timeout=300)
+    assert r.returncode == 0, (r.stdout + r.stderr)[-3000:]
+    ledger.check(
+        load(url, study_name).trials,
+        backend="postgresql (private server)",
+        asked=asked,
+        faults="server stopped for good; rerun once it is back",
+        before=before,
+    )

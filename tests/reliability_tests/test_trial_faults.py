@@ -7,7 +7,7 @@ from optuna.trial import TrialState
 from tests.reliability_tests.conftest import TINY, cli, load, run_args
 
 
-def test_bad_trials_fail_with_reason_and_the_good_ones_finish(tmp_path, study_name):
+def test_bad_trials_fail_with_reason_and_the_good_ones_finish(tmp_path, study_name, ledger):
     url = f"sqlite:///{tmp_path}/study.db"
     args = run_args(TINY, url, study_name, tmp_path, "--n-trials", "12")
     r = cli(*args, env={"FMNIST_SEARCH_FAULTS": "oom@2,nan@5,error@8"})
@@ -20,8 +20,10 @@ def test_bad_trials_fail_with_reason_and_the_good_ones_finish(tmp_path, study_na
     assert "loss became nan" in by_number[5].user_attrs["fail_reason"]
     assert by_number[8].state == TrialState.FAIL
     assert "RuntimeError" in by_number[8].user_attrs["fail_reason"]
-    finished = [t for t in trials if t.state == TrialState.COMPLETE]
-    assert len(finished) == 12
+    row = ledger.check(
+        trials, backend="sqlite", asked=12, faults="1 OOM, 1 NaN loss, 1 RuntimeError"
+    )
+    assert row["finished"] == 12 and row["failed"] == 3
     assert len(trials) == 15
     # A worker's memory does not grow with the trials it has run.
     rss = [t.user_attrs["max_rss_mb"] for t in sorted(trials, key=lambda t: t.number)]

@@ -1,0 +1,149 @@
+"""Part e, on a GPU: the bf16 + channels_last fast path with and without ``torch.compile``,
+and trials per hour with several workers packed on one GPU."""
+
+from __future__ import annotations
+
+import statistics
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from fmnist.config import RunConfig, replace
+from fmnist.models import build_model, count_macs
+from fmnist.train import resolve_device
+from fmnist_bench import trainer
+from fmnist_bench.machine import peak_flops
+from fmnist_bench.parts import Bench, show
+from fmnist_bench.parts.studies import timed_run
+from search.run import RunOptions
+
+
+def fast_pace(
+    config: RunConfig,
+    *,
+    compile: bool,
+    images: int = trainer.EPOCH_IMAGES,
+    epochs: int = 3,
+    device: str = "auto",
+    data_dir=None,
+    peak: float | None = None,
+) -> dict[str, Any]:
+    """bf16 + channels_last at the config's batch size, optionally compiled: images/s,
+    seconds per 60k-image epoch, the first epoch's extra time (compilation, autotuning) apart,
+    and achieved FLOP/s against ``peak`` (default: the data-sheet peak of a known GPU)."""
+    device = resolve_device(device)
+    config = replace(config, precision="bf16", channels_last=True, compile=compile)
+    row = trainer.throughput(config, images=images, epochs=epochs, device=device, data_dir=data_dir)
+    seconds = row["epoch_seconds"]
+    steady = statistics.median(seconds[1:]) if len(seconds) > 1 else seconds[0]
+    # 2 FLOPs per multiply-accumulate; the backward pass costs about twice the forward.
+    flops = 6 * count_macs(build_model(config.model)) * row["images_per_s"]
+    peak = peak if peak is not None else peak_flops(device)
+    return row | {
+        "compile": compile,
+        "first_epoch_extra_seconds": seconds[0] - steady,
+        "seconds_per_60k": trainer.EPOCH_IMAGES / row["images_per_s"],
+        "flops_per_s": flops,
+        "peak_flops_per_s": peak,
+        "of_peak": flops / peak if peak else None,
+    }
+
+
+def packed(study: str, k: int, *, seconds: float, device: str, data_dir, work: Path):
+    """Trials per hour with ``k`` worker processes on one device, for ``seconds``."""
+    on_gpu = device.startswith("cuda")
+    done = timed_run(
+        RunOptions(
+            study=study,
+            timeout=seconds,
+            storage=f"sqlite:///{work}/packed-{k}.db",
+            out_dir=str(work / f"packed-{k}"),
+            data_dir=data_dir,
+            device=device,
+            gpus=(torch.device(device).index or 0,) if on_gpu else (),
+            workers_per_gpu=k if on_gpu else 1,
+            workers=1 if on_gpu else k,
+        )
+    )
+    return {
+        "workers": k,
+        "trials": len(done.finished),
+        "wall_seconds": done.wall_seconds,
+        "trials_per_hour": len(done.finished) * 3600 / done.wall_seconds,
+    }
+
+
+def run(b: Bench) -> dict[str, Any]:
+    if not b.on_gpu:
+        reason = "no CUDA device: the GPU figures are pending a GPU machine"
+        print(f"\ne. GPU: skipped ({reason})")
+        return {"gpu": {"skipped": reason}}
+    args = b.args
+    peak = args.peak_tflops * 1e12 if args.peak_tflops else None
+    paces = {
+        name: [
+            fast_pace(
+                trainer.run_config(name),
+                compile=c,
+                epochs=args.gpu_epochs,
+                device=b.device,
+                data_dir=args.data_dir,
+                peak=peak,
+            )
+            for c in (False, True)
+        ]
+        for name in args.run_configs
+    }
+    show(
+        f"e. GPU fast path, bf16 + channels_last, 60k images x {args.gpu_epochs} epochs",
+        [
+            "run config",
+            "compile",
+            "images/s",
+            "s / 60k epoch",
+            "first epoch extra s",
+            "TFLOP/s",
+            "of peak",
+        ],
+        [
+            [
+                name,
+                r["compile"],
+                r["images_per_s"],
+                r["seconds_per_60k"],
+                r["first_epoch_extra_seconds"],
+                r["flops_per_s"] / 1e12,
+                r["of_peak"],
+            ]
+            for name, rows in paces.items()
+            for r in rows
+        ],
+    )
+    packs = [
+        packed(
+            args.pack_study,
+            k,
+            seconds=args.pack_seconds,
+            device=b.device,
+            data_dir=args.data_dir,
+            work=b.work,
+        )
+        for k in args.packs
+    ]
+    base = packs[0]["trials_per_hour"] if packs else None
+    show(
+        f"e. trials packed on one GPU, {args.pack_study!r} study, {args.pack_seconds:.0f} s each",
+        ["workers", "trials", "wall s", "trials/hour", "x one"],
+        [
+            [
+                p["workers"],
+                p["trials"],
+                p["wall_seconds"],
+                p["trials_per_hour"],
+                p["trials_per_hour"] / base if base else None,
+            ]
+            for p in packs
+        ],
+    )
+    return {"gpu": {"fast_path": paces, "packed": packs}}

@@ -1,0 +1,44 @@
+"""Our trainer, ``fmnist.train.fit``, timed over whole epochs on a run config."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fmnist.config import RunConfig, load_toml, replace
+from fmnist.configs import resolve as shipped_config
+from fmnist.train import fit
+from fmnist_bench.clock import StepClock, pace
+
+EPOCH_IMAGES = 60_000
+
+
+def run_config(name: str) -> RunConfig:
+    """A shipped run config (``vgg``, ``resnet``, ``mobilenet``) or a TOML file."""
+    return load_toml(shipped_config(name))[0]
+
+
+def throughput(
+    config: RunConfig,
+    *,
+    images: int,
+    epochs: int,
+    batch_size: int | None = None,
+    device: str = "auto",
+    data_dir=None,
+) -> dict[str, Any]:
+    """Training images/s of ``fit`` on ``images`` training images (no validation), with the
+    config's precision and memory format."""
+    changes: dict[str, Any] = {"epochs": epochs, "data.subset": images}
+    if batch_size is not None:
+        changes["optim.batch_size"] = batch_size
+    config = replace(config, **changes)
+    clock = StepClock()
+    result = fit(config, data_dir=data_dir, device=device, full_train=True, callbacks=[clock])
+    bs = config.optim.batch_size
+    per_epoch = images // bs * bs if images > bs else images  # a ragged last batch is dropped
+    return {
+        "pipeline": "ours",
+        "batch_size": bs,
+        "precision": result.precision,
+        "channels_last": config.channels_last,
+    } | pace(per_epoch, clock.train_seconds)

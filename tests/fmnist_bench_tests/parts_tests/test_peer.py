@@ -1,0 +1,34 @@
+"""`bench --parts peer` on a tiny budget: both searches run for the same seconds, each selected
+model is scored once on the test set, and the JSON holds both sides and their difference."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+
+@pytest.mark.slow
+def test_peer_sets_both_searches_side_by_side(
+    cli, tmp_path: Path, tiny_study: Path, data_dir: Path
+) -> None:
+    out = tmp_path / "bench.json"
+    result = cli(
+        "bench", "--parts", "peer", "--peer-seconds", 2, "--peer-study", tiny_study,
+        "--peer-images", 2000, "--json", out, "--data-dir", data_dir, "--device", "cpu",
+    )  # fmt: skip
+    assert result.code == 0, result.err
+    assert "optuna recipe" in result.out and "ours - recipe" in result.out
+
+    peer = json.loads(out.read_text())["peer"]
+    theirs, ours = peer["theirs"], peer["ours"]
+    for side in (theirs, ours):
+        assert side["complete"] >= 1 and side["complete"] + side["pruned"] <= side["trials"]
+        assert side["wall_seconds"] >= 2 and 0 < side["best_val_acc"] <= 1
+        assert 0.1 < side["test_acc"] <= 1 and side["params"] > 0
+    assert set(theirs["best_params"]) >= {"n_layers", "dropout", "n_units_l0"}
+    assert theirs["val_images_scored"] == 128
+    assert ours["study"] == "tiny" and ours["val_images_scored"] == 200
+    assert "2000 images" in ours["test_of"]  # retrained on the images asked for, not the subset
+    assert peer["test_acc_difference"] == pytest.approx(ours["test_acc"] - theirs["test_acc"])

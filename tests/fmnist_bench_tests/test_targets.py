@@ -1,0 +1,19 @@
+"""The targets judge the figures they are given."""
+
+from __future__ import annotations
+
+from fmnist_bench.targets import targets
+
+
+def test_targets_judge_the_figures() -> None:
+    results = {
+        "throughput": {"vgg": {"ratio_defaults": 2.5}, "resnet": {"ratio_defaults": 1.5}},
+        "memory": {"peak_rss_bytes": 4 * 2**30},
+        "gpu": {
+            "packed": [{"workers": 1, "trials_per_hour": 10}, {"workers": 4, "trials_per_hour": 30}]
+        },
+    }
+    verdicts = {t["target"].split(":")[0]: t["holds"] for t in targets(results, False)}
+    assert verdicts["vgg"] and not verdicts["resnet"]
+    assert not verdicts["worker peak RSS <= 3 GiB on CPU"]
+    assert verdicts["4 packed trials >= 2.5x the trials/hour of one"]
