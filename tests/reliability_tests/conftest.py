@@ -1,146 +1,20 @@
-"""Fixtures for the fault-injection suite: real storages, real worker processes.
+"""The fault-injection suite: real storages, real worker processes, every test `slow`.
 
-Tests that need a server carry the ``server`` marker and skip, with the reason, where the
-server is absent; ``.ci/run`` reads the report written at the end (``FMNIST_SERVER_REPORT``)
-and fails when none of them passed.
+Tests that need a server carry the ``server`` marker or a ``[postgresql``-style id and skip,
+with the reason, where the server is absent; ``.ci/run`` reads the report written at the end
+(``FMNIST_SERVER_REPORT``, see tests/conftest.py) and fails when none of them passed.
 """
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
-import uuid
 from pathlib import Path
 
-import optuna
 import pytest
 
 HERE = Path(__file__).parent
-TINY = HERE / "tiny.toml"
-ROOT = HERE.parent.parent
-
-SERVERS = {
-    "postgresql": "postgresql+psycopg://postgres@127.0.0.1:5432/test",
-    "mysql": "mysql+pymysql://root@127.0.0.1:3306/test",
-    "redis": "redis://127.0.0.1:6379/0",
-}
 
 
-def _reachable(kind: str) -> str | None:
-    """None when the server answers, else why not."""
-    try:
-        if kind == "postgresql":
-            import psycopg
-
-            psycopg.connect(
-                "host=127.0.0.1 port=5432 user=postgres dbname=test", connect_timeout=3
-            ).close()
-        elif kind == "mysql":
-            import pymysql
-
-            pymysql.connect(
-                host="127.0.0.1",
-                port=3306,
-                user="root",
-                password="",
-                database="test",
-                connect_timeout=3,
-            ).close()
-        else:
-            import redis
-
-            redis.Redis(host="127.0.0.1", port=6379, socket_connect_timeout=3).ping()
-    except Exception as e:
-        return f"{kind} server at 127.0.0.1 not reachable ({type(e).__name__})"
-    return None
-
-
-@pytest.fixture(params=["sqlite", "postgresql", "mysql", "redis"])
-def storage_url(request, tmp_path) -> str:
-    kind = request.param
-    if kind == "sqlite":
-        return f"sqlite:///{tmp_path}/study.db"
-    reason = _reachable(kind)
-    if reason:
-        pytest.skip(reason)
-    return SERVERS[kind]
-
-
-@pytest.fixture
-def study_name() -> str:
-    return f"t-{uuid.uuid4().hex[:10]}"
-
-
-def tiny(tmp_path: Path, epochs: int = 1) -> Path:
-    """The tiny preset, trained for ``epochs`` epochs."""
-    if epochs == 1:
-        return TINY
-    path = tmp_path / f"tiny{epochs}.toml"
-    path.write_text(TINY.read_text().replace("epochs = 1", f"epochs = {epochs}"))
-    return path
-
-
-def run_args(preset: Path, url: str, name: str, tmp_path: Path, *extra: str) -> list[str]:
-    """`fmnist-search run` on one study, its trial files under ``tmp_path``."""
-    return [
-        "run",
-        "--study",
-        str(preset),
-        "--storage",
-        url,
-        "--study-name",
-        name,
-        "--out",
-        str(tmp_path / "runs"),
-        *extra,
-    ]
-
-
-def cli(
-    *args: str, env: dict | None = None, timeout: float = 600, **popen
-) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "search.cli", *args],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        env=os.environ | (env or {}),
-        **popen,
-    )
-
-
-def start(*args: str, env: dict | None = None, log: Path) -> subprocess.Popen:
-    return subprocess.Popen(
-        [sys.executable, "-m", "search.cli", *args],
-        cwd=ROOT,
-        stdout=open(log, "w"),
-        stderr=subprocess.STDOUT,
-        env=os.environ | (env or {}),
-    )
-
-
-def load(url: str, name: str) -> optuna.Study:
-    from search.storage import open_storage
-
-    return optuna.load_study(study_name=name, storage=open_storage(url))
-
-
-_passed: dict[str, int] = {"server_passed": 0, "server_skipped": 0}
-
-
-def pytest_runtest_logreport(report):
-    kinds = ("[postgresql", "[mysql", "[redis")
-    if "server" not in report.keywords and not any(k in report.nodeid for k in kinds):
-        return
-    if report.when == "call" and report.passed:
-        _passed["server_passed"] += 1
-    elif report.skipped:
-        _passed["server_skipped"] += 1
-
-
-def pytest_sessionfinish(session):
-    if path := os.environ.get("FMNIST_SERVER_REPORT"):
-        Path(path).write_text(json.dumps(_passed))
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        if HERE in item.path.parents:
+            item.add_marker(pytest.mark.slow)

@@ -11,7 +11,7 @@ import pytest
 from optuna.trial import TrialState
 
 from search.run.faults import ENV as FAULTS
-from tests.reliability_tests.conftest import cli, load, run_args, start, tiny
+from tests.testing import load, run_args, run_process, smallest, start_process
 
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
 
@@ -19,12 +19,11 @@ FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
 @pytest.mark.parametrize(("sig", "workers"), [(signal.SIGINT, 1), (signal.SIGTERM, 2)])
 def test_signal_marks_trial_and_run_resumes(sig, workers, tmp_path, study_name):
     url = f"sqlite:///{tmp_path}/study.db"
-    args = run_args(
-        tiny(tmp_path, 2), url, study_name, tmp_path, "--workers", str(workers), "--n-trials", "5"
-    )
+    preset = smallest(tmp_path, 2)
+    args = run_args(preset, url, study_name, tmp_path, "--workers", str(workers), "--n-trials", "5")
     # Trial 2 stalls in its second epoch, its first checkpointed, so the signal lands inside
     # a trial, not between two.
-    proc = start(*args, env={FAULTS: "stall@2:1"}, log=tmp_path / "first.log")
+    proc = start_process(*args, env={FAULTS: "stall@2:1"}, log=tmp_path / "first.log")
     deadline = time.monotonic() + 240
     while time.monotonic() < deadline:
         time.sleep(0.5)
@@ -47,8 +46,8 @@ def test_signal_marks_trial_and_run_resumes(sig, workers, tmp_path, study_name):
     assert all(sig.name in t.user_attrs["fail_reason"] for t in stopped)
     before = {t.number: (t.params, t.value) for t in trials if t.state in FINISHED}
 
-    r = cli(*args)
-    assert r.returncode == 0, (r.stdout + r.stderr)[-3000:]
+    r = run_process(*args)
+    assert r.code == 0, r.log
     trials = load(url, study_name).trials
     finished = {t.number: (t.params, t.value) for t in trials if t.state in FINISHED}
     assert len(finished) == 5

@@ -2,7 +2,6 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import optuna
 import pytest
@@ -19,9 +18,7 @@ from search.results.artifacts import (
     default_dir,
     record_trial,
 )
-
-if TYPE_CHECKING:
-    from .conftest import QuickStudy
+from tests.testing import QuickStudy
 
 PNG = b"\x89PNG\r\n\x1a\n"
 
