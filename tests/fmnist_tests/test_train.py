@@ -40,6 +40,7 @@ def parts_opened(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     return opened
 
 
+@pytest.mark.slow  # trains for more than a few seconds
 def test_one_epoch_on_3000_images_beats_60_percent(data_dir: Path) -> None:
     config = RunConfig(
         model=VGGConfig(widths=(8, 16), convs_per_block=1, fc_width=32),
@@ -53,6 +54,7 @@ def test_one_epoch_on_3000_images_beats_60_percent(data_dir: Path) -> None:
     assert result.val_acc > 0.60
 
 
+@pytest.mark.slow  # trains for more than a few seconds
 @pytest.mark.parametrize("precision", ["32", "bf16"])
 def test_same_seed_same_result_on_cpu(
     tiny_config: RunConfig, data_dir: Path, precision: str
@@ -72,6 +74,7 @@ def test_same_seed_same_result_on_cpu(
     assert first.split.fingerprint == other.split.fingerprint  # the model seed keeps the split
 
 
+@pytest.mark.slow  # trains for more than a few seconds
 def test_trains_without_the_test_files(
     tiny_config: RunConfig, train_only_dir: Path, tmp_path: Path, parts_opened: list[str]
 ) -> None:
@@ -81,6 +84,7 @@ def test_trains_without_the_test_files(
     assert parts_opened == ["train"]
 
 
+@pytest.mark.slow  # trains for more than a few seconds
 def test_only_evaluate_test_opens_the_lockbox_once(
     tiny_config: RunConfig,
     make_data_dir: Callable[..., Path],
@@ -108,6 +112,7 @@ def test_evaluate_test_without_test_files_names_them(
         )
 
 
+@pytest.mark.slow  # trains for more than a few seconds
 def test_run_files(tiny_config: RunConfig, data_dir: Path, tmp_path: Path) -> None:
     out = tmp_path / "run"
     provenance = {"study": "unit-test"}
@@ -136,6 +141,7 @@ def test_run_files(tiny_config: RunConfig, data_dir: Path, tmp_path: Path) -> No
     assert evaluate(module, images[val], labels[val]) == pytest.approx(metrics["val_acc"])
 
 
+@pytest.mark.slow  # trains for more than a few seconds
 def test_full_train_skips_validation(tiny_config: RunConfig, data_dir: Path) -> None:
     result = fit(tiny_config, data_dir=data_dir, device="cpu", full_train=True)
     assert result.split.val_idx.numel() == 0
@@ -159,6 +165,7 @@ class BatchCounter(pl.Callback):
         self.batches += 1
 
 
+@pytest.mark.slow  # trains for more than a few seconds
 @pytest.mark.parametrize("device", ["cpu", pytest.param("cuda", marks=pytest.mark.gpu)])
 def test_divergence_is_caught_within_the_epoch(
     tiny_config: RunConfig, data_dir: Path, device: str
