@@ -163,3 +163,15 @@ def test_the_lower_packages_never_import_the_upper_ones(package: str) -> None:
         if name.split(".")[0] == package and every_import(path) & FORBIDDEN[package]
     }
     assert not offences, offences
+
+
+@pytest.mark.parametrize("top", [*PACKAGES, "tests"])
+def test_every_folder_of_python_files_is_a_package(top: str) -> None:
+    """Package discovery (pyproject's ``packages.find``) skips a folder without
+    ``__init__.py``, and pytest mixes up two test files of one name in such folders."""
+    if not (ROOT / top).is_dir():
+        pytest.skip(f"no {top}/ in this checkout")
+    folders = {
+        path.parent for path in (ROOT / top).rglob("*.py") if "__pycache__" not in path.parts
+    }
+    assert [f for f in sorted(folders) if not (f / "__init__.py").is_file()] == []
