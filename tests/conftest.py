@@ -1,7 +1,9 @@
-"""Fixtures shared by every test: the real data, an isolated cache, a tiny run config."""
+"""Fixtures shared by every test: the real data, an isolated cache, a tiny run config, the
+four storage backends; and the report of how many server tests ran."""
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 
@@ -10,6 +12,7 @@ import torch
 
 from fmnist.config import DataConfig, OptimConfig, ResNetConfig, RunConfig
 from fmnist.data import FILES, find_dir
+from tests.testing import KINDS, SERVERS, unreachable
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -89,3 +92,22 @@ def tiny_config() -> RunConfig:
         epochs=1,
         precision="32",  # the same arithmetic on every CPU; bf16 has tests of its own
     )
+
+
+@pytest.fixture(params=KINDS)
+def storage_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A storage URL of each kind: a fresh SQLite file, or the shared server (skipped, with
+    the reason, where it does not answer)."""
+    kind = request.param
+    if kind == "sqlite":
+        return f"sqlite:///{tmp_path}/study.db"
+    request.node.add_marker(pytest.mark.server)  # counted in the server report
+    if reason := unreachable(kind):
+        pytest.skip(reason)
+    return SERVERS[kind]
+
+
+@pytest.fixture
+def study_name() -> str:
+    """A study name no other test (or earlier run on the shared servers) uses."""
+    return f"t-{uuid.uuid4().hex[:10]}"

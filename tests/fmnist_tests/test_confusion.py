@@ -10,6 +10,7 @@ from fmnist.confusion import CLASSES, confusion_matrix, validation_confusion
 from fmnist.train import evaluate, fit, train_set_on
 
 
+@pytest.mark.slow  # trains for more than a few seconds
 def test_the_validation_confusion_agrees_with_the_validation_score(
     tiny_config: RunConfig, data_dir: Path
 ) -> None:

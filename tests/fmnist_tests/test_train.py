@@ -43,6 +43,7 @@ def parts_opened(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     return opened
 
 
+@pytest.mark.slow  # trains for more than a few seconds
 def test_one_epoch_on_3000_images_beats_60_percent(data_dir: Path) -> None:
     config = RunConfig(
         model=VGGConfig(widths=(8, 16), convs_per_block=1, fc_width=32),
@@ -56,6 +57,7 @@ def test_one_epoch_on_3000_images_beats_60_percent(data_dir: Path) -> None:
     assert result.val_acc > 0.60
 
 
+@pytest.mark.slow  # trains for more than a few seconds
 @pytest.mark.parametrize("precision", ["32", "bf16"])
 def test_same_seed_same_result_on_cpu(
     tiny_config: RunConfig, data_dir: Path, precision: str
@@ -75,6 +77,7 @@ def test_same_seed_same_result_on_cpu(
     assert first.split.fingerprint == other.split.fingerprint  # the model seed keeps the split
 
 
+@pytest.mark.slow  # trains for more than a few seconds
 def test_trains_without_the_test_files(
     tiny_config: RunConfig, train_only_dir: Path, tmp_path: Path, parts_opened: list[str]
 ) -> None:
@@ -84,6 +87,7 @@ def test_trains_without_the_test_files(
     assert parts_opened == ["train"]
 
 
+@pytest.mark.slow  # trains for more than a few seconds
 def test_only_evaluate_test_opens_the_lockbox_once(
     tiny_config: RunConfig,
     make_data_dir: Callable[..., Path],
@@ -111,6 +115,7 @@ def test_evaluate_test_without_test_files_names_them(
         )
 
 
+@pytest.mark.slow  # trains for more than a few seconds
 def test_run_files(tiny_config: RunConfig, data_dir: Path, tmp_path: Path) -> None:
     out = tmp_path / "run"
     provenance = {"study": "unit-test"}
@@ -139,6 +144,7 @@ def test_run_files(tiny_config: RunConfig, data_dir: Path, tmp_path: Path) -> No
     assert evaluate(module, images[val], labels[val]) == pytest.approx(metrics["val_acc"])
 
 
+@pytest.mark.slow  # trains for more than a few seconds
 def test_full_train_skips_validation(tiny_config: RunConfig, data_dir: Path) -> None:
     result = fit(full_train_config(tiny_config, subset=1000), data_dir=data_dir, device="cpu")
     assert result.split.val_idx.numel() == 0 and result.split.fingerprint == NO_SPLIT
@@ -208,6 +214,7 @@ class BatchCounter(pl.Callback):
         self.batches += 1
 
 
+@pytest.mark.slow  # trains for more than a few seconds
 @pytest.mark.parametrize("device", ["cpu", pytest.param("cuda", marks=pytest.mark.gpu)])
 def test_divergence_is_caught_within_the_epoch(
     tiny_config: RunConfig, data_dir: Path, device: str

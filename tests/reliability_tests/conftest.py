@@ -1,4 +1,4 @@
-"""Fixtures for the fault-injection suite: real storages, real worker processes.
+"""The fault-injection suite: real storages, real worker processes, every test `slow`.
 
 Tests that need a server run over the ``storage_url`` parameter or carry the
 ``server(KIND)`` marker, and skip, with the reason, where the server is absent; ``.ci/run``
@@ -14,126 +14,16 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
-import uuid
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import optuna
 import pytest
 from optuna.trial import FrozenTrial, TrialState
 
+from tests.testing import SERVERS
+
 HERE = Path(__file__).parent
-TINY = HERE / "tiny.toml"
-ROOT = HERE.parent.parent
-
-SERVERS = {
-    "postgresql": "postgresql+psycopg://postgres@127.0.0.1:5432/test",
-    "mysql": "mysql+pymysql://root@127.0.0.1:3306/test",
-    "redis": "redis://127.0.0.1:6379/0",
-}
-
-
-def _reachable(kind: str) -> str | None:
-    """None when the server answers, else why not."""
-    try:
-        if kind == "postgresql":
-            import psycopg
-
-            psycopg.connect(
-                "host=127.0.0.1 port=5432 user=postgres dbname=test", connect_timeout=3
-            ).close()
-        elif kind == "mysql":
-            import pymysql
-
-            pymysql.connect(
-                host="127.0.0.1",
-                port=3306,
-                user="root",
-                password="",
-                database="test",
-                connect_timeout=3,
-            ).close()
-        else:
-            import redis
-
-            redis.Redis(host="127.0.0.1", port=6379, socket_connect_timeout=3).ping()
-    except Exception as e:
-        return f"{kind} server at 127.0.0.1 not reachable ({type(e).__name__})"
-    return None
-
-
-@pytest.fixture(params=["sqlite", "postgresql", "mysql", "redis"])
-def storage_url(request, tmp_path) -> str:
-    kind = request.param
-    if kind == "sqlite":
-        return f"sqlite:///{tmp_path}/study.db"
-    reason = _reachable(kind)
-    if reason:
-        pytest.skip(reason)
-    return SERVERS[kind]
-
-
-@pytest.fixture
-def study_name() -> str:
-    return f"t-{uuid.uuid4().hex[:10]}"
-
-
-def tiny(tmp_path: Path, epochs: int = 1) -> Path:
-    """The tiny preset, trained for ``epochs`` epochs."""
-    if epochs == 1:
-        return TINY
-    path = tmp_path / f"tiny{epochs}.toml"
-    path.write_text(TINY.read_text().replace("epochs = 1", f"epochs = {epochs}"))
-    return path
-
-
-def run_args(preset: Path, url: str, name: str, tmp_path: Path, *extra: str) -> list[str]:
-    """`fmnist-search run` on one study, its trial files under ``tmp_path``."""
-    return [
-        "run",
-        "--study",
-        str(preset),
-        "--storage",
-        url,
-        "--study-name",
-        name,
-        "--out",
-        str(tmp_path / "runs"),
-        *extra,
-    ]
-
-
-def cli(
-    *args: str, env: dict | None = None, timeout: float = 600, **popen
-) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "search.cli", *args],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        env=os.environ | (env or {}),
-        **popen,
-    )
-
-
-def start(*args: str, env: dict | None = None, log: Path) -> subprocess.Popen:
-    return subprocess.Popen(
-        [sys.executable, "-m", "search.cli", *args],
-        cwd=ROOT,
-        stdout=open(log, "w"),
-        stderr=subprocess.STDOUT,
-        env=os.environ | (env or {}),
-    )
-
-
-def load(url: str, name: str) -> optuna.Study:
-    from search.storage import open_storage
-
-    return optuna.load_study(study_name=name, storage=open_storage(url))
 
 
 ROWS_ENV = "FMNIST_RELIABILITY_ROWS"
@@ -247,6 +137,8 @@ def server_kind(item: pytest.Item) -> str | None:
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
+        if HERE in item.path.parents:  # every fault test starts real worker processes
+            item.add_marker(pytest.mark.slow)
         if kind := server_kind(item):
             _kind_of[item.nodeid] = kind
 

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 from optuna.trial import TrialState
 
-from tests.reliability_tests.conftest import cli, load, run_args, tiny
+from tests.testing import load, run_args, run_process, smallest
 
 
 def test_killed_trial_resumes_from_checkpoint(tmp_path, study_name, ledger):
     url = f"sqlite:///{tmp_path}/study.db"
-    preset = tiny(tmp_path, 3)
+    preset = smallest(tmp_path, 3)
     # Trial 1's worker dies right after its epoch 1 (the second) is validated and saved.
     args = run_args(
         preset,
@@ -24,9 +24,9 @@ def test_killed_trial_resumes_from_checkpoint(tmp_path, study_name, ledger):
         "--heartbeat-grace",
         "6",
     )
-    r = cli(*args, env={"FMNIST_SEARCH_FAULTS": "kill@1:1"})
-    assert r.returncode == 0, (r.stdout + r.stderr)[-3000:]
-    assert "died" in r.stderr  # the launcher says a worker was lost, and that it was covered
+    r = run_process(*args, env={"FMNIST_SEARCH_FAULTS": "kill@1:1"})
+    assert r.code == 0, r.log
+    assert "died" in r.err  # the launcher says a worker was lost, and that it was covered
     trials = load(url, study_name).trials
     dead = trials[1]
     assert dead.state == TrialState.FAIL

@@ -4,20 +4,21 @@ storage error, and the dashboard keeps answering."""
 from __future__ import annotations
 
 import json
-import socket
 import subprocess
-import sys
 import time
 import urllib.request
 
-from tests.reliability_tests.conftest import ROOT, TINY, load, run_args, start
-from tests.reliability_tests.test_workers import STORAGE_ERRORS
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from tests.testing import (
+    ROOT,
+    STORAGE_ERRORS,
+    command_line,
+    environment,
+    free_port,
+    load,
+    run_args,
+    smallest,
+    start_process,
+)
 
 
 def _get(url: str):
@@ -27,10 +28,11 @@ def _get(url: str):
 
 def test_dashboard_beside_four_writing_workers(tmp_path, study_name, ledger):
     url = f"sqlite:///{tmp_path}/study.db"
-    port = _free_port()
+    port = free_port()
     dash = subprocess.Popen(
-        [sys.executable, "-m", "search.cli", "dashboard", "--storage", url, "--port", str(port)],
+        command_line("dashboard", "--storage", url, "--port", port),
         cwd=ROOT,
+        env=environment(),
         stdout=subprocess.DEVNULL,
         stderr=open(tmp_path / "dash.log", "w"),
     )
@@ -41,8 +43,9 @@ def test_dashboard_beside_four_writing_workers(tmp_path, study_name, ledger):
             break
         except OSError:
             time.sleep(0.5)
-    args = run_args(TINY, url, study_name, tmp_path, "--workers", "4", "--n-trials", "40")
-    runner = start(*args, log=tmp_path / "run.log")
+    preset = smallest(tmp_path)
+    args = run_args(preset, url, study_name, tmp_path, "--workers", "4", "--n-trials", "40")
+    runner = start_process(*args, log=tmp_path / "run.log")
     answers = 0
     try:
         while runner.poll() is None:

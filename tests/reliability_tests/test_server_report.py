@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.reliability_tests.conftest import ROOT
+from tests.testing import ROOT
 
 CHECK = ROOT / ".ci" / "check-servers"
 

@@ -11,18 +11,19 @@ import pytest
 from optuna.trial import TrialState
 
 from search.run.faults import ENV as FAULTS
-from tests.reliability_tests.conftest import FINISHED, cli, load, run_args, start, tiny
+from tests.testing import load, run_args, run_process, smallest, start_process
+
+FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
 
 
 @pytest.mark.parametrize(("sig", "workers"), [(signal.SIGINT, 1), (signal.SIGTERM, 2)])
 def test_signal_marks_trial_and_run_resumes(sig, workers, tmp_path, study_name, ledger):
     url = f"sqlite:///{tmp_path}/study.db"
-    args = run_args(
-        tiny(tmp_path, 2), url, study_name, tmp_path, "--workers", str(workers), "--n-trials", "5"
-    )
+    preset = smallest(tmp_path, 2)
+    args = run_args(preset, url, study_name, tmp_path, "--workers", str(workers), "--n-trials", "5")
     # Trial 2 stalls in its second epoch, its first checkpointed, so the signal lands inside
     # a trial, not between two.
-    proc = start(*args, env={FAULTS: "stall@2:1"}, log=tmp_path / "first.log")
+    proc = start_process(*args, env={FAULTS: "stall@2:1"}, log=tmp_path / "first.log")
     deadline = time.monotonic() + 240
     while time.monotonic() < deadline:
         time.sleep(0.5)
@@ -45,8 +46,8 @@ def test_signal_marks_trial_and_run_resumes(sig, workers, tmp_path, study_name, 
     assert all(sig.name in t.user_attrs["fail_reason"] for t in stopped)
     before = ledger.snapshot(trials)
 
-    r = cli(*args)
-    assert r.returncode == 0, (r.stdout + r.stderr)[-3000:]
+    r = run_process(*args)
+    assert r.code == 0, r.log
     fault = f"1 {sig.name}" + (" to the launcher" if workers > 1 else "")
     trials = load(url, study_name).trials
     row = ledger.check(

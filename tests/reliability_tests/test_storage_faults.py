@@ -7,20 +7,16 @@ from __future__ import annotations
 import glob
 import os
 import shutil
-import socket
 import subprocess
 import tempfile
 import time
 
 import pytest
+from optuna.trial import TrialState
 
-from tests.reliability_tests.conftest import FINISHED, TINY, cli, load, run_args, start, tiny
+from tests.testing import free_port, load, run_args, run_process, smallest, start_process
 
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
 
 
 class PrivatePostgres:
@@ -31,7 +27,7 @@ class PrivatePostgres:
         self.bin = os.path.dirname(bins[-1])
         self.dir = tempfile.mkdtemp(prefix="fmnist-pg-")
         shutil.chown(self.dir, "postgres", "postgres")
-        self.port = _free_port()
+        self.port = free_port()
         self.url = f"postgresql+psycopg://postgres@127.0.0.1:{self.port}/postgres"
         self._as_postgres(
             f"{self.bin}/initdb", "-D", f"{self.dir}/data", "-A", "trust", "-U", "postgres"
@@ -92,10 +88,11 @@ def _wait_finished(url: str, name: str, n: int, proc: subprocess.Popen, timeout=
 
 
 def test_unreachable_storage_at_start_is_one_line(tmp_path, ledger):
-    url = f"postgresql+psycopg://postgres@127.0.0.1:{_free_port()}/test"
-    r = cli("run", "--study", str(TINY), "--storage", url, "--out", str(tmp_path), timeout=120)
-    assert r.returncode == 2
-    lines = r.stderr.strip().splitlines()
+    url = f"postgresql+psycopg://postgres@127.0.0.1:{free_port()}/test"
+    preset = smallest(tmp_path)
+    r = run_process("run", "--study", preset, "--storage", url, "--out", tmp_path, timeout=120)
+    assert r.code == 2
+    lines = r.err.strip().splitlines()
     assert len(lines) == 1 and "cannot open storage" in lines[0]
     assert f"127.0.0.1:{url.rsplit(':', 1)[1].split('/')[0]}" in lines[0]
     ledger.check([], backend="postgresql (closed port)", asked=0, faults="storage down at start")
@@ -104,10 +101,9 @@ def test_unreachable_storage_at_start_is_one_line(tmp_path, ledger):
 @pytest.mark.server("private_postgresql")
 def test_restarted_storage_mid_run_loses_nothing(private_pg, tmp_path, study_name, ledger):
     url = private_pg.url
-    args = run_args(
-        tiny(tmp_path, 2), url, study_name, tmp_path, "--n-trials", "14", "--storage-retry", "120"
-    )
-    proc = start(*args, log=tmp_path / "run.log")
+    preset = smallest(tmp_path, 2)
+    args = run_args(preset, url, study_name, tmp_path, "--n-trials", "14", "--storage-retry", "120")
+    proc = start_process(*args, log=tmp_path / "run.log")
     _wait_finished(url, study_name, 3, proc)
     before = ledger.snapshot(load(url, study_name).trials)
     private_pg.stop()
@@ -128,8 +124,9 @@ def test_restarted_storage_mid_run_loses_nothing(private_pg, tmp_path, study_nam
 @pytest.mark.server("private_postgresql")
 def test_storage_gone_for_good_stops_with_clear_error(private_pg, tmp_path, study_name, ledger):
     url = private_pg.url
-    args = run_args(TINY, url, study_name, tmp_path, "--n-trials", "200", "--storage-retry", "6")
-    proc = start(*args, log=tmp_path / "run.log")
+    preset = smallest(tmp_path)
+    args = run_args(preset, url, study_name, tmp_path, "--n-trials", "200", "--storage-retry", "6")
+    proc = start_process(*args, log=tmp_path / "run.log")
     _wait_finished(url, study_name, 2, proc)
     private_pg.stop()
     assert proc.wait(timeout=180) == 2
@@ -142,10 +139,10 @@ def test_storage_gone_for_good_stops_with_clear_error(private_pg, tmp_path, stud
     # A trial in flight when the server went stays RUNNING in it; a rerun reaps and retries it.
     asked = len(before) + 1
     rerun = run_args(
-        TINY, url, study_name, tmp_path, "--n-trials", str(asked), "--heartbeat-grace", "2"
+        preset, url, study_name, tmp_path, "--n-trials", str(asked), "--heartbeat-grace", "2"
     )
-    r = cli(*rerun, timeout=300)
-    assert r.returncode == 0, (r.stdout + r.stderr)[-3000:]
+    r = run_process(*rerun, timeout=300)
+    assert r.code == 0, r.log
     ledger.check(
         load(url, study_name).trials,
         backend="postgresql (private server)",

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from optuna.trial import TrialState
 
-from tests.reliability_tests.conftest import TINY, cli, load, run_args
+from tests.testing import load, run_args, run_process, smallest
 
 
 def test_bad_trials_fail_with_reason_and_the_good_ones_finish(tmp_path, study_name, ledger):
     url = f"sqlite:///{tmp_path}/study.db"
-    args = run_args(TINY, url, study_name, tmp_path, "--n-trials", "12")
-    r = cli(*args, env={"FMNIST_SEARCH_FAULTS": "oom@2,nan@5,error@8"})
-    assert r.returncode == 0, (r.stdout + r.stderr)[-3000:]
+    args = run_args(smallest(tmp_path), url, study_name, tmp_path, "--n-trials", "12")
+    r = run_process(*args, env={"FMNIST_SEARCH_FAULTS": "oom@2,nan@5,error@8"})
+    assert r.code == 0, r.log
     trials = load(url, study_name).trials
     by_number = {t.number: t for t in trials}
     assert by_number[2].state == TrialState.FAIL

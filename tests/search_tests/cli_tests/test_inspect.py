@@ -2,7 +2,6 @@ from __future__ import annotations
 
 import tomllib
 from collections import Counter
-from typing import TYPE_CHECKING
 
 import optuna
 import pytest
@@ -10,9 +9,7 @@ from optuna.trial import TrialState
 
 from fmnist.config import RunConfig, from_dict
 from search.study.queries import ranked
-
-if TYPE_CHECKING:
-    from .conftest import QuickStudy
+from tests.testing import QuickStudy
 
 pytestmark = pytest.mark.slow
 

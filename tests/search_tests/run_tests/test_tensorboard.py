@@ -1,12 +1,9 @@
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import pytest
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-if TYPE_CHECKING:
-    from .conftest import QuickStudy
+from tests.testing import QuickStudy
 
 pytestmark = pytest.mark.slow
 

@@ -5,7 +5,6 @@ import statistics
 import subprocess
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import pytest
 from optuna.artifacts import get_all_artifact_meta
@@ -13,9 +12,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from fmnist.config import RunConfig, dump_toml, from_dict, load_toml, replace
 from search.study.queries import ranked
-
-if TYPE_CHECKING:
-    from .conftest import QuickStudy
+from tests.testing import QuickStudy
 
 pytestmark = pytest.mark.slow
 

@@ -64,6 +64,7 @@ def check_run(out: Path, stdout: str, tiny_config: RunConfig) -> None:
     assert (out / "model.ckpt").is_file() and (out / "config.toml").is_file()
 
 
+@pytest.mark.slow  # trains for more than a few seconds
 def test_train_in_process(
     small_toml: Path,
     tiny_config: RunConfig,
@@ -76,6 +77,7 @@ def test_train_in_process(
     check_run(out, capsys.readouterr().out, tiny_config)
 
 
+@pytest.mark.slow  # trains for more than a few seconds
 def test_train_console_script(
     small_toml: Path, tiny_config: RunConfig, data_dir: Path, tmp_path: Path
 ) -> None:

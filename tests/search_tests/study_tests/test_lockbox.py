@@ -4,7 +4,6 @@ one line before anything trains."""
 
 from __future__ import annotations
 
-import socket
 import tomllib
 from collections.abc import Callable
 from pathlib import Path
@@ -15,6 +14,7 @@ import pytest
 from fmnist.config import RunConfig
 from search.errors import SearchError
 from search.study import lockbox
+from tests.testing import free_port
 
 
 def _study(tmp_path: Path) -> tuple[str, optuna.Study]:
@@ -58,17 +58,11 @@ def test_provenance_with_a_study_but_no_trial_is_refused() -> None:
         lockbox.study_of({"study": "quick"}, None)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def test_unreachable_study_is_one_line_before_training(
     cli: Callable, tmp_path: Path, data_dir: Path
 ) -> None:
     config = tmp_path / "exported.toml"
-    url = f"postgresql+psycopg://postgres@127.0.0.1:{_free_port()}/test"
+    url = f"postgresql+psycopg://postgres@127.0.0.1:{free_port()}/test"
     config.write_text(
         'epochs = 1\n[data]\nsubset = 200\nval_size = 100\n[model]\nfamily = "resnet"\n'
         f'[provenance]\nstudy = "gone"\ntrial = 0\nstorage = "{url}"\n'

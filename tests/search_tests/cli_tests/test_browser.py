@@ -11,21 +11,18 @@ import json
 import os
 import re
 import shutil
-import socket
 import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import pytest
 
 from search.study.queries import ranked
-
-if TYPE_CHECKING:
-    from .conftest import QuickStudy
+from tests.testing import QuickStudy, free_port
 
 pytestmark = pytest.mark.slow
 
@@ -111,12 +108,6 @@ def tab(browser) -> Iterator[Tab]:
     context = browser.new_context(viewport={"width": 1400, "height": 1000})
     yield Tab(context.new_page())
     context.close()
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def wait_for_dashboard(port: int, process, stderr: Path) -> None:

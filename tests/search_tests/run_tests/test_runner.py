@@ -5,7 +5,6 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import optuna
 import pytest
@@ -17,9 +16,7 @@ from fmnist.data import load_train
 from fmnist.models import build_model, count_macs, count_params
 from fmnist.split import make_split
 from search.study.queries import ranked
-
-if TYPE_CHECKING:
-    from .conftest import CliResult, QuickStudy
+from tests.testing import CliResult, QuickStudy
 
 pytestmark = pytest.mark.slow
 

@@ -2,7 +2,6 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import optuna
 import pytest
@@ -11,17 +10,18 @@ from optuna.trial import TrialState
 from optuna_dashboard.artifact._backend import list_trial_artifacts
 
 from fmnist.config import RunConfig, from_dict, load_toml
+from search.errors import SearchError
 from search.results.artifacts import (
     CONFIG,
     CONFUSION,
     CURVES,
-    attach_card,
+    artifacts_dir,
+    attach_to_trial,
     default_dir,
     record_trial,
 )
-
-if TYPE_CHECKING:
-    from .conftest import QuickStudy
+from search.study import lockbox
+from tests.testing import QuickStudy
 
 PNG = b"\x89PNG\r\n\x1a\n"
 
@@ -91,7 +91,9 @@ def test_a_model_card_is_attached_to_its_finished_trial(tmp_path: Path) -> None:
     (card.parent / "model_card.json").write_text(json.dumps({"params": 1}))
     paths = [card, card.parent / "model_card.json"]
 
-    folder = attach_card({"study": "s", "trial": 1, "storage": url}, None, None, paths)
+    study = lockbox.study_of({"study": "s", "trial": 1, "storage": url}, None)
+    folder = artifacts_dir(None, url)
+    attach_to_trial(study, 1, paths, folder)
 
     assert folder == tmp_path / "artifacts"
     study = optuna.load_study(study_name="s", storage=url)
@@ -107,9 +109,15 @@ def test_a_model_card_is_attached_to_its_finished_trial(tmp_path: Path) -> None:
     assert (folder / meta.artifact_id).read_text() == "# Model card\n"
 
 
-def test_a_card_without_a_reachable_study_stays_a_file(tmp_path: Path) -> None:
-    assert attach_card({}, None, None, []) is None
+def test_a_card_without_a_study_stays_a_file_and_an_unreachable_one_is_an_error(
+    tmp_path: Path,
+) -> None:
+    # Since the lockbox ledger (7521ff8) a card is attached to the study its config names, and
+    # a study out of reach is one line before anything trains, no longer a silent file.
+    assert lockbox.study_of({}, None) is None
     masked = {"study": "s", "trial": 0, "storage": "postgresql://u:***@db/x"}
-    assert attach_card(masked, None, tmp_path, []) is None
     missing = {"study": "nope", "trial": 0, "storage": f"sqlite:///{tmp_path}/s.db"}
-    assert attach_card(missing, None, tmp_path, []) is None
+    for provenance, says in [(masked, "password is not stored"), (missing, "cannot record")]:
+        with pytest.raises(SearchError, match=says) as e:
+            lockbox.study_of(provenance, None)
+        assert "\n" not in str(e.value)

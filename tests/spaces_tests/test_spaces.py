@@ -8,6 +8,7 @@ from fmnist.config import RunConfig, load_toml, to_dict
 from fmnist.configs import resolve
 from fmnist.models import build_model, count_params
 from spaces.dims import Categorical, Float, Int, from_override
+from tests.testing import invoke
 
 # The report's three networks, as the shipped configs build them.
 REPORT_PARAMS = {"vgg": 6_494_570, "resnet": 2_780_810, "mobilenet": 680_202}
@@ -133,8 +134,8 @@ def test_a_malformed_range_names_the_parameter(base, override, message: str) -> 
     assert "ranges.x.y" in str(e.value)
 
 
-def test_spaces_command_lists_every_parameter(cli) -> None:
-    result = cli("spaces")
+def test_spaces_command_lists_every_parameter() -> None:
+    result = invoke("spaces")
     assert result.code == 0
     lines = result.out.splitlines()
     for name in spaces.names():

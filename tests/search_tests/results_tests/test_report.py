@@ -2,7 +2,6 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import matplotlib.image
 import optuna
@@ -13,9 +12,7 @@ from optuna.trial import TrialState
 from search.results.console import top_table
 from search.results.report import build, mark_pruned
 from search.study.queries import ranked
-
-if TYPE_CHECKING:
-    from .conftest import QuickStudy
+from tests.testing import QuickStudy
 
 PLOTS = [
     "optimization_history",
