@@ -12,7 +12,7 @@ import torch
 
 from fmnist.config import DataConfig, OptimConfig, ResNetConfig, RunConfig
 from fmnist.data import FILES, find_dir
-from tests.testing import KINDS, SERVERS, unreachable
+from tests.testing import KINDS, SERVERS, CliResult, invoke, unreachable, write_preset
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -111,3 +111,16 @@ def storage_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 def study_name() -> str:
     """A study name no other test (or earlier run on the shared servers) uses."""
     return f"t-{uuid.uuid4().hex[:10]}"
+
+
+@pytest.fixture(scope="session")
+def cli() -> Callable[..., CliResult]:
+    """``cli("run", "--study", ...)``: the CLI in this process."""
+    return invoke
+
+
+@pytest.fixture(scope="session")
+def tiny_preset() -> Callable[..., Path]:
+    """``tiny_preset(path, **changes)`` writes the TINY preset with ``changes`` merged into its
+    tables (None drops a key); the study is named after the file's stem."""
+    return write_preset

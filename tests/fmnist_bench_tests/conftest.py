@@ -1,5 +1,5 @@
-"""Fixtures of the bench's tests: the CLI runner and the tiny study preset of the search tests,
-and a two-trial study of it."""
+"""Fixtures of the bench's tests: each test in a folder of its own, and a two-trial study of
+the tiny preset (``cli`` and ``tiny_preset`` come from tests/conftest.py)."""
 
 from __future__ import annotations
 
@@ -7,11 +7,15 @@ from pathlib import Path
 
 import pytest
 
-from tests.search_tests.conftest import cli, in_tmp_path, tiny_preset  # noqa: F401
+
+@pytest.fixture(autouse=True)
+def in_tmp_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Whatever a bench part writes by default lands in the test's folder."""
+    monkeypatch.chdir(tmp_path)
 
 
 @pytest.fixture
-def tiny_study(tmp_path: Path, tiny_preset) -> Path:  # noqa: F811 (the fixture above)
+def tiny_study(tmp_path: Path, tiny_preset) -> Path:
     return tiny_preset(
         tmp_path / "tiny.toml",
         n_trials=2,

@@ -13,12 +13,10 @@ import pytest
 
 from tests.testing import (
     BAD_PRESETS,
-    CliResult,
     QuickStudy,
     command_line,
     environment,
     invoke,
-    write_preset,
 )
 
 SESSION_STUDIES = ("quick_study", "quick_report")
@@ -29,12 +27,6 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if any(name in getattr(item, "fixturenames", ()) for name in SESSION_STUDIES):
             item.add_marker(pytest.mark.slow)
-
-
-@pytest.fixture(scope="session")
-def cli() -> Callable[..., CliResult]:
-    """``cli("run", "--study", ...)``: the CLI in this process."""
-    return invoke
 
 
 @pytest.fixture(scope="session")
@@ -73,13 +65,6 @@ def in_tmp_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Whatever a command writes by default (runs/, best.toml) lands in the test's folder.
     (Session and module fixtures run before this one: they pass absolute paths.)"""
     monkeypatch.chdir(tmp_path)
-
-
-@pytest.fixture(scope="session")
-def tiny_preset() -> Callable[..., Path]:
-    """``tiny_preset(path, **changes)`` writes the TINY preset with ``changes`` merged into its
-    tables (None drops a key); the study is named after the file's stem."""
-    return write_preset
 
 
 @pytest.fixture(scope="session")
