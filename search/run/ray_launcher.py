@@ -95,14 +95,24 @@ def _absolute(opts: RunOptions) -> RunOptions:
 def _connect(address: str) -> None:
     import ray
 
+    hint = (
+        "start one with `ray start --head` or give its address (auto, HOST:PORT, ray://HOST:10001)"
+    )
+    if address != "auto":
+        # Ray waits a minute for a head that is not there, then exits the process.
+        host, _, port = address.removeprefix("ray://").rpartition(":")
+        try:
+            socket.create_connection((host, int(port)), timeout=5).close()
+        except (OSError, ValueError) as e:
+            raise SearchError(
+                f"cannot join the Ray cluster at {address}: nothing answers there "
+                f"({type(e).__name__}); {hint}"
+            ) from None
     try:
         ray.init(address=address, log_to_driver=True, logging_level="WARNING")
     except (ConnectionError, RuntimeError, ValueError) as e:
         reason = str(e).strip().splitlines()[0][:200] if str(e).strip() else type(e).__name__
-        raise SearchError(
-            f"cannot join the Ray cluster at {address}: {reason}; start one with "
-            "`ray start --head` or give its address (auto, HOST:PORT, ray://HOST:10001)"
-        ) from None
+        raise SearchError(f"cannot join the Ray cluster at {address}: {reason}; {hint}") from None
 
 
 def launch(study: ResolvedStudy, opts: RunOptions) -> optuna.Study:
@@ -121,8 +131,8 @@ def launch(study: ResolvedStudy, opts: RunOptions) -> optuna.Study:
     except ModuleNotFoundError:
         raise SearchError(NEEDS_RAY) from None
     opts = _absolute(opts)
+    _connect(opts.ray)  # before the study is created: a wrong address leaves nothing behind
     stored = open_study(study, opts)  # created once, baselines enqueued once
-    _connect(opts.ray)
     device = "cuda" if opts.gpus_per_worker else opts.device
     env = {k: v for k, v in os.environ.items() if k.startswith("FMNIST_") and k != NODE_ENV}
     env["FMNIST_SEARCH_THREADS"] = str(max(1, round(opts.cpus_per_worker)))

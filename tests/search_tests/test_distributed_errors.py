@@ -5,6 +5,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+import pytest
+
 from search.run.ray_launcher import NEEDS_RAY
 from tests.reliability_tests.proxy import free_port
 
@@ -36,3 +38,17 @@ def test_proxy_url_without_a_port(cli) -> None:
     result = cli("studies", "--storage", "grpc://db")
     assert result.code == 2
     assert "grpc://HOST:PORT" in result.error
+
+
+def test_ray_sizes_without_ray(cli) -> None:
+    result = cli("run", "--study", "quick", "--gpus-per-worker", "0.5")
+    assert result.code == 2
+    assert "add --ray ADDRESS" in result.error
+
+
+def test_no_ray_cluster_at_the_address(cli) -> None:
+    pytest.importorskip("ray")
+    address = f"127.0.0.1:{free_port()}"
+    result = cli("run", "--study", "quick", "--ray", address, "--storage", DEAD_POSTGRES)
+    assert result.code == 2
+    assert f"cannot join the Ray cluster at {address}" in result.error
