@@ -75,6 +75,7 @@ def main() -> None:
     parser.add_argument("--out", default="/tmp/distributed-bench")
     a = parser.parse_args()
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    os.environ.setdefault("RAY_AUTH_MODE", "disabled")  # a throwaway local cluster: no token
     import ray
 
     ray.init(num_cpus=a.workers, include_dashboard=False, log_to_driver=False)

@@ -18,8 +18,10 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 RAY = str(Path(sys.executable).parent / "ray")  # the venv's, beside this Python
-# A lost node is declared dead after about 3 s instead of Ray's default 15-30 s.
-FAST_HEALTH = {
+# A lost node is declared dead after about 3 s instead of Ray's default 15-30 s; and no token
+# authentication, which a token file in ~/.ray would otherwise turn on for the head alone.
+TEST_ENV = {
+    "RAY_AUTH_MODE": "disabled",
     "RAY_health_check_initial_delay_ms": "1000",
     "RAY_health_check_period_ms": "1000",
     "RAY_health_check_timeout_ms": "1000",
@@ -96,7 +98,7 @@ class Cluster:
     def _start(self, name: str, args: list[str], env: dict[str, str], cpus: int) -> Node:
         before = _pids()
         resources = json.dumps({f"{name}_node": 10})
-        subprocess.run(
+        done = subprocess.run(
             [
                 RAY,
                 "start",
@@ -108,12 +110,13 @@ class Cluster:
             ],
             env=os.environ
             | {"PYTHONPATH": str(ROOT), "FMNIST_SEARCH_NODE": name, "RAY_USAGE_STATS_ENABLED": "0"}
-            | FAST_HEALTH
+            | TEST_ENV
             | env,
-            check=True,
             capture_output=True,
             timeout=120,
         )
+        if done.returncode:
+            raise RuntimeError(f"ray start for {name} failed: {done.stderr.decode()[-2000:]}")
         marks = (str(self.temp), f":{self.port}")
         roots = {p for p in _pids() - before if any(m in _cmdline(p) for m in marks)}
         node = Node(name, roots)

@@ -22,11 +22,13 @@ def postgresql() -> str:
 def cluster(postgresql):
     pytest.importorskip("ray", reason="Ray is not installed: pip install 'fmnist-search[ray]'")
     c = Cluster()
-    try:
-        c.start_head(cpus=4)  # room for the actors Ray moves here from a lost node
-        yield c
-    finally:
-        c.stop()
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("RAY_AUTH_MODE", "disabled")  # the run commands the tests start, as the nodes
+        try:
+            c.start_head(cpus=4)  # room for the actors Ray moves here from a lost node
+            yield c
+        finally:
+            c.stop()
 
 
 @pytest.fixture
