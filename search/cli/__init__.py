@@ -20,14 +20,14 @@ USER_ERRORS = (ConfigError, DataError, DivergedError, SearchError, FileNotFoundE
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from search.cli import export, inspect, run, train
+    from search.cli import export, inspect, proxy, run, train
 
     parser = argparse.ArgumentParser(
         prog="fmnist-search",
         description="Honest, pruned Optuna + Lightning search for Fashion-MNIST classifiers.",
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for group in (train, run, inspect, export):
+    for group in (train, run, inspect, export, proxy):
         group.add(sub)
     from fmnist_bench.cli import add_subcommand
 

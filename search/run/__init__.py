@@ -1,6 +1,7 @@
 """Running a search: its options (``options``), one process's run (``runner``), K local
-worker processes (``launcher``), a worker's loop (``worker``), one trial (``objective``) and
-the failpoints the reliability tests inject (``faults``)."""
+worker processes (``launcher``) or N on a Ray cluster (``ray_launcher``), a worker's loop
+(``worker``), one trial (``objective``) and the failpoints the reliability tests inject
+(``faults``)."""
 
 from __future__ import annotations
 
@@ -18,6 +19,10 @@ def start(opts: RunOptions, study: ResolvedStudy | None = None) -> optuna.Study:
 
     out_folder(opts.out_dir)
     study = study or resolve(opts.study)
+    if opts.ray and opts.worker_index is None:
+        from search.run.ray_launcher import launch as launch_on_ray
+
+        return launch_on_ray(study, opts)
     return launch(study, opts) if opts.launches_workers else run(study, opts)
 
 

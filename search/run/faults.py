@@ -4,8 +4,9 @@ A comma-separated list of ``KIND@TRIAL[:EPOCH]``: ``oom@3`` raises an out-of-mem
 trial 3's first step, ``nan@5`` poisons trial 5's weights so its loss diverges for real,
 ``kill@2:1`` SIGKILLs the worker after trial 2's epoch 1 is validated and checkpointed,
 ``error@4`` raises a RuntimeError, ``stall@2`` holds trial 2 in its first step for up to
-``STALL_S`` seconds (so a test's signal surely lands inside a trial). Unset, nothing is
-injected.
+``STALL_S`` seconds (so a test's signal surely lands inside a trial). ``*`` for TRIAL means
+every trial (``stall@*:1``: every trial this process runs stalls in epoch 1; set on one Ray
+node, it holds that node's trials while a test kills the node). Unset, nothing is injected.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ def planned(trial_number: int) -> list[tuple[str, int]]:
     for item in filter(None, os.environ.get(ENV, "").split(",")):
         kind, _, where = item.partition("@")
         number, _, epoch = where.partition(":")
-        if int(number) == trial_number:
+        if number == "*" or int(number) == trial_number:
             out.append((kind, int(epoch or 0)))
     return out
 

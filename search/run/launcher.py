@@ -62,8 +62,14 @@ def launch(study: ResolvedStudy, opts: RunOptions) -> optuna.Study:
         for s, h in old.items():
             signal.signal(s, h)
     stored = optuna.load_study(study_name=stored.study_name, storage=open_storage(url))
+    check_exits(codes, stored, target(study, opts))
+    return stored
+
+
+def check_exits(codes: list[int | str], stored: optuna.Study, goal: int) -> None:
+    """A worker that died is a warning when the others finished the study for it, else an
+    error. ``codes``: each worker's exit code, or why its launcher gave it up."""
     failed = [(i, c) for i, c in enumerate(codes) if c != 0]
-    goal = target(study, opts)
     if failed and finished_count(stored) >= goal:
         print(
             f"warning: {len(failed)} worker(s) died (exit codes "
@@ -73,8 +79,7 @@ def launch(study: ResolvedStudy, opts: RunOptions) -> optuna.Study:
         )
     elif failed:
         raise SearchError(
-            f"{len(failed)} of {len(procs)} workers ended with an error (worker:exit code "
+            f"{len(failed)} of {len(codes)} workers ended with an error (worker:exit code "
             f"{', '.join(f'{i}:{c}' for i, c in failed)}); finished trials are kept: rerun "
             "the same command to finish the study"
         )
-    return stored

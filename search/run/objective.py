@@ -11,6 +11,7 @@ from __future__ import annotations
 import gc
 import os
 import resource
+import socket
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -34,6 +35,10 @@ from search.storage.liveness import RETRY_OF, retry_chain
 from search.study import ResolvedStudy
 from search.study.constraints import check, measure
 from spaces.dims import Categorical, Float, Int
+
+# The machine a trial ran on, stored as the trial's ``node``: set by the Ray launcher (or a
+# node's own environment), else this host's name.
+NODE_ENV = "FMNIST_SEARCH_NODE"
 
 
 class TrialFailed(Exception):
@@ -192,6 +197,7 @@ class Objective:
             "seed": config.seed,
             "split_fingerprint": self.fingerprint,
             "device": device_name(self.device),
+            "node": os.environ.get(NODE_ENV) or socket.gethostname(),
             "packages": package_versions(),
             "git_commit": git_commit(),
             "log_dir": str(self.out_dir / "tb" / self.study_name / log_version),

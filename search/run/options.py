@@ -20,7 +20,9 @@ DATA_DIR_HELP = (
     "(default: $FMNIST_DATA_DIR, ./data, /usr/share/datasets/fashion-mnist)"
 )
 DEVICE_HELP = "cpu, cuda, cuda:N (default: auto)"
-STORAGE_HELP = f"SQLAlchemy URL or redis:// URL (default {DEFAULT_URL})"
+STORAGE_HELP = (
+    f"SQLAlchemy URL, redis:// URL or a storage-proxy's grpc://HOST:PORT (default {DEFAULT_URL})"
+)
 
 
 def _gpus(text: str) -> tuple[int, ...]:
@@ -71,6 +73,24 @@ class RunOptions:
     workers_per_gpu: int = field(
         default=1, metadata=flag("workers packed on each GPU of --gpus (default 1)")
     )
+    ray: str | None = field(
+        default=None,
+        metadata=flag(
+            "place the --workers on the Ray cluster at ADDRESS (auto, HOST:PORT or "
+            "ray://HOST:10001); needs a server storage, see docs/DISTRIBUTED.md",
+            metavar="ADDRESS",
+        ),
+    )
+    gpus_per_worker: float = field(
+        default=0.0,
+        metadata=flag(
+            "with --ray: GPUs per worker; fractions pack workers on one GPU (default 0)",
+            metavar="F",
+        ),
+    )
+    cpus_per_worker: float = field(
+        default=1.0, metadata=flag("with --ray: CPUs per worker (default 1)", metavar="C")
+    )
     grace_s: float = field(
         default=30.0,
         metadata=flag(
@@ -114,6 +134,16 @@ class RunOptions:
                 raise SearchError(
                     f"--{_flag_name(fields()[name])} {value}: must be a positive number of seconds"
                 )
+        if self.cpus_per_worker <= 0 or self.gpus_per_worker < 0:
+            raise SearchError(
+                f"--cpus-per-worker {self.cpus_per_worker:g} --gpus-per-worker "
+                f"{self.gpus_per_worker:g}: give more than 0 CPUs and 0 or more GPUs per worker"
+            )
+        if not self.ray and (self.gpus_per_worker or self.cpus_per_worker != 1.0):
+            raise SearchError(
+                "--gpus-per-worker and --cpus-per-worker size Ray's workers: add --ray ADDRESS, "
+                "or use --gpus and --workers-per-gpu on this machine"
+            )
 
     @property
     def launches_workers(self) -> bool:
@@ -132,6 +162,9 @@ class RunOptions:
             workers=1,
             gpus=(),
             workers_per_gpu=1,
+            ray=None,
+            gpus_per_worker=0.0,
+            cpus_per_worker=1.0,
         )
         return worker.command()
 

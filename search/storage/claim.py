@@ -3,7 +3,8 @@ many, stop at exactly ``target`` finished trials and only one at a time reaps tr
 worker died (``search.storage.liveness``).
 
 The lock is a file lock beside a SQLite file, an advisory lock on PostgreSQL / MySQL, a lock
-key on Redis."""
+key on Redis; through a ``grpc://`` storage proxy, the proxy takes the database's lock for the
+worker (``search.storage.proxy``)."""
 
 from __future__ import annotations
 
@@ -65,6 +66,12 @@ def claim_lock(url: str | None, study_name: str, retry_s: float = 120.0):
     other storage call."""
     url = url or DEFAULT_URL
     kind = scheme(url)
+    if kind == "grpc":
+        from search.storage.proxy import proxy_lock
+
+        with proxy_lock(url, study_name, retry_s):
+            yield
+        return
     key = f"fmnist-search:{hashlib.sha1(study_name.encode()).hexdigest()[:16]}"
     if kind == "sqlite":
         path = Path(f"{make_url(url).database}.{key.rsplit(':', 1)[1]}.lock")

@@ -1,7 +1,7 @@
 """Open a study storage from a URL, failing with one line that says what to check.
 
 SQLite (the default, one file), PostgreSQL and MySQL through SQLAlchemy; ``redis://`` through
-Optuna's journal storage.
+Optuna's journal storage; ``grpc://`` through Optuna's storage proxy (``storage-proxy``).
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ DRIVERS = {
     "postgresql": "psycopg (pip install 'fmnist-search[postgres]')",
     "mysql": "pymysql (pip install 'fmnist-search[mysql]')",
     "redis": "redis (pip install 'fmnist-search[redis]')",
+    "grpc": "grpcio (pip install 'fmnist-search[grpc]')",
 }
 
 
@@ -56,6 +57,8 @@ def _open(url: str | None) -> optuna.storages.BaseStorage:
     url = url or DEFAULT_URL
     kind = scheme(url)
     try:
+        if kind == "grpc":
+            return _open_proxy(url)
         if kind == "redis":
             from optuna.storages.journal import JournalRedisBackend
 
@@ -86,6 +89,25 @@ def _open(url: str | None) -> optuna.storages.BaseStorage:
             f"cannot open storage {safe_url(url)}: {reason[:200]}; check that the server is "
             "running and reachable, and the URL's user, password and database"
         ) from None
+
+
+def _open_proxy(url: str) -> optuna.storages.BaseStorage:
+    from optuna.storages import GrpcStorageProxy
+
+    from search.storage.proxy import grpc_address
+
+    host, port = grpc_address(url)
+    with warnings.catch_warnings():  # "experimental" since Optuna 4.2; we test it
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        storage = GrpcStorageProxy(host=host, port=port)
+    try:
+        storage.wait_server_ready(timeout=10)
+    except ConnectionError:
+        raise SearchError(
+            f"no storage proxy answers at {url}; start one there with "
+            "`fmnist-search storage-proxy --storage DATABASE_URL`"
+        ) from None
+    return storage
 
 
 def scheme(url: str | None) -> str:

@@ -42,6 +42,13 @@ def _transient_one(e: BaseException) -> bool:
             return True
     except ModuleNotFoundError:
         pass
+    try:
+        import grpc
+
+        if isinstance(e, grpc.RpcError) and e.code() == grpc.StatusCode.UNAVAILABLE:
+            return True
+    except ModuleNotFoundError:
+        pass
     return isinstance(e, ConnectionError)
 
 

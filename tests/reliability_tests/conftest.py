@@ -116,8 +116,9 @@ def pytest_runtest_logreport(report: pytest.TestReport) -> None:
 
 # Every kind of server the suite must have run against on CI, each counted on its own: one
 # passing Redis test says nothing about PostgreSQL. "private_postgresql" is the server the
-# restart tests start themselves (needs initdb; .ci/setup installs it).
-KINDS = (*SERVERS, "private_postgresql")
+# restart tests start themselves (needs initdb; .ci/setup installs it); "ray" the two-node Ray
+# cluster tests/ray_tests start (needs fmnist-search[ray]).
+KINDS = (*SERVERS, "private_postgresql", "ray")
 _counts: dict[str, int] = {
     f"{kind}_{outcome}": 0 for kind in KINDS for outcome in ("passed", "skipped")
 }

@@ -1,0 +1,108 @@
+"""`run --ray` on a real two-node Ray cluster against PostgreSQL: placement on both nodes, a
+node lost mid-trial, and a run through the gRPC storage proxy."""
+
+from __future__ import annotations
+
+import signal
+import time
+
+import pytest
+from optuna.trial import TrialState
+
+from search.run.faults import ENV as FAULTS
+from tests.reliability_tests.conftest import TINY, cli, load, run_args, start, tiny
+
+pytestmark = [pytest.mark.ray, pytest.mark.server("ray")]
+FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
+
+
+def running(trials) -> list[int]:
+    return [t.number for t in trials if t.state == TrialState.RUNNING]
+
+
+def wait_for(condition, url: str, name: str, log, timeout: float = 180) -> list:
+    """The study's trials once ``condition(trials)`` holds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        time.sleep(0.5)
+        try:
+            trials = load(url, name).trials
+        except Exception:
+            continue
+        if condition(trials):
+            return trials
+    raise AssertionError(f"timed out; the run's log ends: {log.read_text()[-3000:]}")
+
+
+def assert_exact(trials, n: int) -> None:
+    """``n`` finished trials, unique numbers, nothing left RUNNING."""
+    assert sum(t.state in FINISHED for t in trials) == n
+    assert len({t.number for t in trials}) == len(trials)
+    assert not running(trials)
+
+
+def test_lost_node_trial_resumes_on_the_other(cluster, join, postgresql, study_name, tmp_path):
+    # Every trial on the doomed node stalls in its epoch 1, after epoch 0 is checkpointed.
+    second = join("second", **{FAULTS: "stall@*:1"})
+    args = run_args(
+        tiny(tmp_path, 3),
+        postgresql,
+        study_name,
+        tmp_path,
+        "--n-trials",
+        "6",
+        "--heartbeat-grace",
+        "8",
+    )
+    proc = start(*args, "--ray", cluster.address, "--workers", "4", log=tmp_path / "run.log")
+
+    def stalled(trials) -> list[int]:
+        return [
+            t.number
+            for t in trials
+            if t.state == TrialState.RUNNING
+            and t.user_attrs.get("node") == "second"
+            and t.user_attrs.get("trained_epochs") == [0]
+        ]
+
+    lost = stalled(wait_for(stalled, postgresql, study_name, tmp_path / "run.log"))
+    second.kill()
+    assert proc.wait(timeout=240) == 0, (tmp_path / "run.log").read_text()[-3000:]
+    trials = load(postgresql, study_name).trials
+    assert_exact(trials, 6)
+    by_number = {t.number: t for t in trials}
+    for number in lost:
+        assert by_number[number].state == TrialState.FAIL
+        assert "no heartbeat" in by_number[number].user_attrs["fail_reason"]
+        retry = [t for t in trials if t.user_attrs.get("retry_of") == number]
+        assert len(retry) == 1 and retry[0].state == TrialState.COMPLETE
+        assert retry[0].user_attrs["node"] == "head"
+        assert retry[0].user_attrs["resumed_from"] == {"trial": number, "epochs_done": 1}
+        assert retry[0].user_attrs["trained_epochs"] == [1, 2]  # epoch 0 was not redone
+
+
+def test_ctrl_c_then_resume_through_the_grpc_proxy_on_both_nodes(
+    cluster, join, postgresql, proxy, study_name, tmp_path
+):
+    """Four workers through the storage proxy; Ctrl-C on the driver while trial 4 stalls
+    leaves nothing RUNNING; the same command again finishes the study on both nodes."""
+    join("second")
+    args = [*run_args(TINY, proxy, study_name, tmp_path, "--n-trials", "12")]
+    args += ["--ray", cluster.address, "--workers", "4"]
+    proc = start(*args, env={FAULTS: "stall@4"}, log=tmp_path / "first.log")
+    wait_for(lambda trials: 4 in running(trials), proxy, study_name, tmp_path / "first.log")
+    proc.send_signal(signal.SIGINT)
+    assert proc.wait(timeout=120) == 2
+    assert "rerun the same command" in (tmp_path / "first.log").read_text()
+    trials = load(postgresql, study_name).trials
+    assert not running(trials)
+    assert "SIGINT" in trials[4].user_attrs["fail_reason"]
+    before = {t.number: t.params for t in trials if t.state in FINISHED}
+
+    r = cli(*args, timeout=300)
+    assert r.returncode == 0, (r.stdout + r.stderr)[-3000:]
+    assert "every node sees" in r.stderr  # the one warning about --out
+    trials = load(postgresql, study_name).trials  # the database behind the proxy
+    assert_exact(trials, 12)
+    assert all(trials[n].params == params for n, params in before.items())
+    assert {t.user_attrs["node"] for t in trials if t.state in FINISHED} == {"head", "second"}

@@ -1,0 +1,76 @@
+"""The gRPC storage proxy in front of PostgreSQL: commands read through it, and its claim
+lock is the database's, so workers through the proxy and workers on the database directly
+exclude each other; a holder that dies releases it."""
+
+from __future__ import annotations
+
+import functools
+import subprocess
+import sys
+import threading
+import time
+
+import optuna
+import pytest
+
+from search.storage.claim import claim_lock
+from search.storage.proxy import proxy_lock
+from tests.reliability_tests.conftest import ROOT, SERVERS, _reachable, cli
+from tests.reliability_tests.proxy import running_proxy
+
+pytestmark = pytest.mark.server("postgresql")
+PG = SERVERS["postgresql"]
+
+
+@pytest.fixture(scope="module")
+def proxy(tmp_path_factory):
+    if reason := _reachable("postgresql"):
+        pytest.skip(reason)
+    with running_proxy(PG, tmp_path_factory.mktemp("proxy") / "proxy.log") as url:
+        yield url
+
+
+@pytest.mark.parametrize("first", ["direct", "proxy"])
+def test_one_claim_lock_through_the_proxy_and_direct(proxy, study_name, first):
+    direct = functools.partial(claim_lock, PG, study_name)
+    through = functools.partial(proxy_lock, proxy, study_name)
+    holder, waiter = (direct, through) if first == "direct" else (through, direct)
+    taken = []
+    with holder():
+        thread = threading.Thread(target=lambda: taken.append(_take(waiter)))
+        thread.start()
+        time.sleep(1.5)
+        assert not taken  # the other side waits while this one holds
+        released = time.monotonic()
+    thread.join(timeout=30)
+    assert taken and taken[0] >= released
+
+
+def _take(lock) -> float:
+    with lock():
+        return time.monotonic()
+
+
+def test_a_dead_holder_releases_the_lock(proxy, study_name):
+    hold_and_die = (
+        "import os, signal\n"
+        "from search.storage.proxy import proxy_lock\n"
+        f"with proxy_lock({proxy!r}, {study_name!r}):\n"
+        "    print('held', flush=True)\n"
+        "    os.kill(os.getpid(), signal.SIGKILL)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", hold_and_die], cwd=ROOT, capture_output=True, text=True
+    )
+    assert done.stdout == "held\n" and done.returncode == -9
+    start = time.monotonic()
+    with claim_lock(PG, study_name, retry_s=30):
+        assert time.monotonic() - start < 10
+
+
+def test_commands_read_through_the_proxy(proxy, study_name):
+    study = optuna.create_study(study_name=study_name, storage=PG)
+    study.enqueue_trial({"x": 1.0})
+    r = cli("studies", "--storage", proxy)
+    assert r.returncode == 0, r.stderr
+    assert study_name in r.stdout
