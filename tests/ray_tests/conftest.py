@@ -8,12 +8,13 @@ from __future__ import annotations
 import pytest
 
 from tests.ray_tests.cluster import Cluster
-from tests.reliability_tests.conftest import _count_server_test, _reachable, study_name  # noqa: F401
+from tests.reliability_tests.conftest import _count_server_test
+from tests.testing import unreachable
 
 
 @pytest.fixture(scope="session")
 def postgresql() -> str:
-    if reason := _reachable("postgresql"):
+    if reason := unreachable("postgresql"):
         pytest.skip(reason)
     return "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 

@@ -10,7 +10,7 @@ import pytest
 from optuna.trial import TrialState
 
 from search.run.faults import ENV as FAULTS
-from tests.reliability_tests.conftest import TINY, cli, load, run_args, start, tiny
+from tests.testing import load, run_args, run_process, smallest, start_process
 
 pytestmark = [pytest.mark.ray, pytest.mark.server("ray")]
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
@@ -45,7 +45,7 @@ def test_lost_node_trial_resumes_on_the_other(cluster, join, postgresql, study_n
     # Every trial on the doomed node stalls in its epoch 1, after epoch 0 is checkpointed.
     second = join("second", **{FAULTS: "stall@*:1"})
     args = run_args(
-        tiny(tmp_path, 3),
+        smallest(tmp_path, 3),
         postgresql,
         study_name,
         tmp_path,
@@ -54,7 +54,9 @@ def test_lost_node_trial_resumes_on_the_other(cluster, join, postgresql, study_n
         "--heartbeat-grace",
         "8",
     )
-    proc = start(*args, "--ray", cluster.address, "--workers", "4", log=tmp_path / "run.log")
+    proc = start_process(
+        *args, "--ray", cluster.address, "--workers", "4", log=tmp_path / "run.log"
+    )
 
     def stalled(trials) -> list[int]:
         return [
@@ -87,9 +89,9 @@ def test_ctrl_c_then_resume_through_the_grpc_proxy_on_both_nodes(
     """Four workers through the storage proxy; Ctrl-C on the driver while trial 4 stalls
     leaves nothing RUNNING; the same command again finishes the study on both nodes."""
     join("second")
-    args = [*run_args(TINY, proxy, study_name, tmp_path, "--n-trials", "12")]
+    args = [*run_args(smallest(tmp_path), proxy, study_name, tmp_path, "--n-trials", "12")]
     args += ["--ray", cluster.address, "--workers", "4"]
-    proc = start(*args, env={FAULTS: "stall@4"}, log=tmp_path / "first.log")
+    proc = start_process(*args, env={FAULTS: "stall@4"}, log=tmp_path / "first.log")
     wait_for(lambda trials: 4 in running(trials), proxy, study_name, tmp_path / "first.log")
     proc.send_signal(signal.SIGINT)
     assert proc.wait(timeout=120) == 2
@@ -99,9 +101,9 @@ def test_ctrl_c_then_resume_through_the_grpc_proxy_on_both_nodes(
     assert "SIGINT" in trials[4].user_attrs["fail_reason"]
     before = {t.number: t.params for t in trials if t.state in FINISHED}
 
-    r = cli(*args, timeout=300)
-    assert r.returncode == 0, (r.stdout + r.stderr)[-3000:]
-    assert "every node sees" in r.stderr  # the one warning about --out
+    r = run_process(*args, timeout=300)
+    assert r.code == 0, r.log
+    assert "every node sees" in r.err  # the one warning about --out
     trials = load(postgresql, study_name).trials  # the database behind the proxy
     assert_exact(trials, 12)
     assert all(trials[n].params == params for n, params in before.items())

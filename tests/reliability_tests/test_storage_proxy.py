@@ -15,8 +15,8 @@ import pytest
 
 from search.storage.claim import claim_lock
 from search.storage.proxy import proxy_lock
-from tests.reliability_tests.conftest import ROOT, SERVERS, _reachable, cli
 from tests.reliability_tests.proxy import running_proxy
+from tests.testing import ROOT, SERVERS, run_process, unreachable
 
 pytestmark = pytest.mark.server("postgresql")
 PG = SERVERS["postgresql"]
@@ -24,7 +24,7 @@ PG = SERVERS["postgresql"]
 
 @pytest.fixture(scope="module")
 def proxy(tmp_path_factory):
-    if reason := _reachable("postgresql"):
+    if reason := unreachable("postgresql"):
         pytest.skip(reason)
     with running_proxy(PG, tmp_path_factory.mktemp("proxy") / "proxy.log") as url:
         yield url
@@ -71,6 +71,6 @@ def test_a_dead_holder_releases_the_lock(proxy, study_name):
 def test_commands_read_through_the_proxy(proxy, study_name):
     study = optuna.create_study(study_name=study_name, storage=PG)
     study.enqueue_trial({"x": 1.0})
-    r = cli("studies", "--storage", proxy)
-    assert r.returncode == 0, r.stderr
-    assert study_name in r.stdout
+    r = run_process("studies", "--storage", proxy)
+    assert r.code == 0, r.err
+    assert study_name in r.out
