@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-import importlib.util
-
 import optuna
 import pytest
 
 from search.study.samplers import SAMPLERS, make_sampler
 
-# Optuna imports a sampler's own dependency only once the sampler first models the trials.
-NEEDS = {"cmaes": "cmaes", "gp": "scipy"}
 # Options that make each model-based sampler leave random sampling after two trials, so the
 # six trials below go through its model.
 EARLY = {
@@ -19,22 +15,6 @@ EARLY = {
     "cmaes": {"n_startup_trials": 2},
     "nsga2": {"population_size": 2},
 }
-
-
-def sampler_cases() -> list:
-    cases = []
-    for name in SAMPLERS:
-        module = NEEDS.get(name)
-        missing = module is not None and importlib.util.find_spec(module) is None
-        mark = pytest.mark.xfail(
-            missing,
-            raises=ModuleNotFoundError,
-            strict=True,
-            reason=f"the {name!r} sampler needs the {module!r} package, which is not installed "
-            "(it is no dependency in pyproject.toml)",
-        )
-        cases.append(pytest.param(name, marks=mark))
-    return cases
 
 
 def sampled(name: str, seed: int, directions: list[str]) -> list[dict[str, float]]:
@@ -51,7 +31,7 @@ def sampled(name: str, seed: int, directions: list[str]) -> list[dict[str, float
     return [t.params for t in study.trials]
 
 
-@pytest.mark.parametrize("name", sampler_cases())
+@pytest.mark.parametrize("name", list(SAMPLERS))
 def test_each_sampler_runs_a_study_and_repeats_under_its_seed(name: str) -> None:
     directions = ["minimize", "minimize"] if name == "nsga2" else ["minimize"]
     first = sampled(name, 0, directions)
