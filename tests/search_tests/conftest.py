@@ -9,6 +9,7 @@ import io
 import os
 import subprocess
 import sys
+import tomllib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +20,7 @@ import pytest
 import tomli_w
 
 from search.cli import main
+from search.study.preset import preset_path
 
 # A CPU-second study: two-stage ResNets 16 wide on 500 images, validated on 500, no pruning.
 TINY: dict[str, Any] = {
@@ -153,15 +155,23 @@ class QuickStudy:
         return optuna.load_study(study_name="quick", storage=self.url)
 
 
+# What the suite's `quick` changes in the shipped preset: its 3-minute budget cut to seconds
+# (1,000 training and 1,000 validation images, 8 trials, no timeout); all else as shipped.
+QUICK_IN_TESTS: dict[str, Any] = {"subset": 1000, "val_size": 1000, "n_trials": 8, "timeout": 0}
+
+
 @pytest.fixture(scope="session")
 def quick_study(tmp_path_factory: pytest.TempPathFactory, data_dir: Path) -> QuickStudy:
-    """`fmnist-search run --study quick` once, as a new user runs it, into a fresh SQLite
-    file."""
+    """`fmnist-search run --study quick` once, as a new user runs it but on a budget of
+    seconds (QUICK_IN_TESTS), into a fresh SQLite file; the copy is named quick too."""
     root = tmp_path_factory.mktemp("quick")
     url = f"sqlite:///{root}/s.db"
     runs = root / "runs"
+    shipped = tomllib.loads(preset_path("quick").read_text())
+    preset = root / "quick.toml"
+    preset.write_text(tomli_w.dumps(shipped | QUICK_IN_TESTS))
     result = invoke(
-        "run", "--study", "quick", "--storage", url, "--out", runs, "--data-dir", data_dir,
+        "run", "--study", preset, "--storage", url, "--out", runs, "--data-dir", data_dir,
         "--device", "cpu",
     )  # fmt: skip
     assert result.code == 0, result.err

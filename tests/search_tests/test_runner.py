@@ -16,6 +16,7 @@ from fmnist.config import RunConfig, from_dict
 from fmnist.data import load_train
 from fmnist.models import build_model, count_macs, count_params
 from fmnist.split import make_split
+from search.study import resolve
 from search.study.queries import ranked
 
 if TYPE_CHECKING:
@@ -107,9 +108,10 @@ def test_quick_study_records_split_and_space(quick_study: QuickStudy, data_dir: 
     attrs = quick_study.load().user_attrs
     _, labels = load_train(data_dir)
     assert attrs["split_fingerprint"] == make_split(labels, 1000, 0).fingerprint
-    assert attrs["space"] == "resnet"
-    assert attrs["space_version"] == spaces.get("resnet").version
-    assert attrs["epochs"] == 3
+    quick = resolve("quick").preset
+    assert attrs["space"] == quick.space
+    assert attrs["space_version"] == spaces.get(quick.space).version
+    assert attrs["epochs"] == quick.epochs
 
 
 def test_quick_prints_a_line_per_trial_and_the_top_five(quick_study: QuickStudy) -> None:
