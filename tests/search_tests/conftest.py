@@ -6,13 +6,17 @@ uses it is `slow`)."""
 from __future__ import annotations
 
 import subprocess
+import tomllib
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+import tomli_w
 
+from search.study.preset import preset_path
 from tests.testing import (
     BAD_PRESETS,
+    QUICK_IN_TESTS,
     QuickStudy,
     command_line,
     environment,
@@ -69,13 +73,16 @@ def in_tmp_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.fixture(scope="session")
 def quick_study(tmp_path_factory: pytest.TempPathFactory, data_dir: Path) -> QuickStudy:
-    """`fmnist-search run --study quick` once, as a new user runs it, into a fresh SQLite
-    file."""
+    """`fmnist-search run --study quick` once, as a new user runs it but on a budget of
+    seconds (QUICK_IN_TESTS), into a fresh SQLite file; the copy is named quick too."""
     root = tmp_path_factory.mktemp("quick")
     url = f"sqlite:///{root}/s.db"
     runs = root / "runs"
+    shipped = tomllib.loads(preset_path("quick").read_text())
+    preset = root / "quick.toml"
+    preset.write_text(tomli_w.dumps(shipped | QUICK_IN_TESTS))
     result = invoke(
-        "run", "--study", "quick", "--storage", url, "--out", runs, "--data-dir", data_dir,
+        "run", "--study", preset, "--storage", url, "--out", runs, "--data-dir", data_dir,
         "--device", "cpu",
     )  # fmt: skip
     assert result.code == 0, result.err

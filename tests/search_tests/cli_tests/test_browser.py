@@ -173,6 +173,6 @@ def test_report_page_has_no_console_errors(quick_report: Path, tab: Tab, shots: 
     page.wait_for_function(
         f"() => document.querySelectorAll('.js-plotly-plot').length === {len(plots)}"
     )
-    page.locator("#slice_resnet\\.intro_kernel").scroll_into_view_if_needed()
+    page.locator("#slice_vgg\\.width").scroll_into_view_if_needed()
     page.screenshot(path=shots / "report.png", full_page=True)
     assert tab.problems == []

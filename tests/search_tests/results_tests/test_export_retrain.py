@@ -11,6 +11,7 @@ from optuna.artifacts import get_all_artifact_meta
 from optuna.trial import FrozenTrial, TrialState
 
 from fmnist.config import RunConfig, dump_toml, from_dict, load_toml, replace
+from search.study import resolve
 from search.study.queries import ranked
 from tests.testing import QuickStudy
 
@@ -33,7 +34,7 @@ def test_export_writes_the_best_trial_config(cli, quick_study: QuickStudy, tmp_p
     best = ranked(study)[0]
     config, provenance = load_toml(export(cli, quick_study, tmp_path / "best.toml"))
     assert config == replace(stored_config(best), epochs=study.user_attrs["epochs"])
-    assert config.epochs == 3
+    assert config.epochs == resolve("quick").preset.epochs
     assert provenance["study"] == "quick"
     assert provenance["trial"] == best.number
     assert provenance["val_acc"] == best.value
@@ -69,7 +70,7 @@ def test_exported_config_needs_no_optuna(cli, quick_study: QuickStudy, tmp_path:
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
-    assert done.stdout.split() == ["resnet", "quick"]
+    assert done.stdout.split() == [resolve("quick").preset.space, "quick"]
 
 
 def test_train_accepts_the_export_unchanged(

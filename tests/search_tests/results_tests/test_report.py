@@ -19,9 +19,9 @@ PLOTS = [
     "param_importances",
     "intermediate_values",
     "parallel_coordinate",
-    "slice_resnet.intro_kernel",  # the report's kernel question: does a 7x7 intro hurt?
-    "slice_aug.rotate_deg",  # does rotation help?
-    "slice_optim.schedule",  # which schedule wins?
+    "slice_vgg.width",  # does a wider net pay for its time?
+    "slice_aug.flip_p",  # does flipping help?
+    "slice_optim.lr",  # which learning rate wins?
 ]
 
 

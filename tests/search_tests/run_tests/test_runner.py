@@ -15,8 +15,9 @@ from fmnist.config import RunConfig, from_dict
 from fmnist.data import load_train
 from fmnist.models import build_model, count_macs, count_params
 from fmnist.split import make_split
+from search.study import resolve
 from search.study.queries import ranked
-from tests.testing import CliResult, QuickStudy
+from tests.testing import QUICK_IN_TESTS, CliResult, QuickStudy
 
 pytestmark = pytest.mark.slow
 
@@ -78,7 +79,11 @@ def test_quick_trials_carry_their_provenance(quick_study: QuickStudy) -> None:
         assert TRIAL_ATTRS <= set(t.user_attrs), (t.number, TRIAL_ATTRS - set(t.user_attrs))
         a = t.user_attrs
         config = from_dict(RunConfig, a["config"])
-        assert (config.epochs, config.data.subset, config.data.val_size) == (3, 2000, 1000)
+        assert (config.epochs, config.data.subset, config.data.val_size) == (
+            resolve("quick").preset.epochs,
+            QUICK_IN_TESTS["subset"],
+            QUICK_IN_TESTS["val_size"],
+        )
         assert a["seed"] == config.seed == t.number  # the preset's seed 0 plus the trial number
         model = build_model(config.model)
         assert (a["params"], a["macs"]) == (count_params(model), count_macs(model))
@@ -104,20 +109,21 @@ def test_quick_study_records_split_and_space(quick_study: QuickStudy, data_dir: 
     attrs = quick_study.load().user_attrs
     _, labels = load_train(data_dir)
     assert attrs["split_fingerprint"] == make_split(labels, 1000, 0).fingerprint
-    assert attrs["space"] == "resnet"
-    assert attrs["space_version"] == spaces.get("resnet").version
-    assert attrs["epochs"] == 3
+    quick = resolve("quick").preset
+    assert attrs["space"] == quick.space
+    assert attrs["space_version"] == spaces.get(quick.space).version
+    assert attrs["epochs"] == quick.epochs
 
 
 def test_quick_prints_a_line_per_trial_and_the_top_five(quick_study: QuickStudy) -> None:
     study = quick_study.load()
-    lines = quick_study.out.splitlines()
+    lines, budget = quick_study.out.splitlines(), study.user_attrs["epochs"]
     for t in study.get_trials():
         (line,) = [line for line in lines if line.startswith(f"trial {t.number:4d} ")]
-        assert t.state.name in line and f"epoch {len(t.intermediate_values):3d}/3" in line
-    header = lines.index("top 5 of study 'quick' (validation accuracy, last epoch):")
-    rows = lines[header + 2 : header + 7]
-    best = ranked(study)[:5]
+        assert t.state.name in line and f"epoch {len(t.intermediate_values):3d}/{budget}" in line
+    best = ranked(study)[:5]  # the top five, or every complete trial where fewer
+    header = lines.index(f"top {len(best)} of study 'quick' (validation accuracy, last epoch):")
+    rows = lines[header + 2 : header + 2 + len(best)]
     assert [int(row.split()[0]) for row in rows] == [t.number for t in best]
     assert [float(row.split()[1]) for row in rows] == [round(t.value, 4) for t in best]
 

@@ -62,9 +62,17 @@ def test_full_scale_baseline_is_the_report_network(name: str) -> None:
 
 
 def test_quick_is_cpu_sized() -> None:
+    """A few minutes on 2 cores, validated on the standard split, starting from a recipe."""
     quick = resolve("quick").preset
-    assert quick.n_trials >= 8 and quick.epochs <= 3
-    assert 0 < quick.subset <= 5000 and quick.pruner.name != "none"
+    assert quick.val_size == 6000 and quick.epochs <= 3 and 0 < quick.timeout <= 300
+    assert quick.n_trials >= 4 and quick.pruner.name != "none" and quick.baseline
+
+
+@pytest.mark.parametrize("name", ["cpu", "tiny-cpu"])
+def test_cpu_presets_are_timed_searches_from_known_recipes(name: str) -> None:
+    preset = resolve(name).preset
+    assert preset.timeout > 0 and preset.n_trials >= 100  # the clock ends them, not a count
+    assert preset.pruner.name in ("hyperband", "sha") and len(preset.baseline) >= 2
 
 
 def test_a_preset_states_only_what_differs(tmp_path: Path) -> None:
