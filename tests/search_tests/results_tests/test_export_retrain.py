@@ -10,8 +10,8 @@ import pytest
 from optuna.artifacts import get_all_artifact_meta
 from optuna.trial import FrozenTrial, TrialState
 
-from fmnist.config import RunConfig, dump_toml, from_dict, load_toml, replace
-from search.study import resolve
+from fmnist.config import RunConfig, dump_toml, from_dict, full_train_config, load_toml, replace
+from search.study import lockbox, resolve
 from search.study.queries import ranked
 from tests.testing import QuickStudy
 
@@ -116,7 +116,7 @@ def test_retrain_writes_a_model_card_and_counts_the_lockbox(
     tiny = replace(exported, **{"data.subset": 1000, "epochs": 1})
     path = tmp_path / "tiny.toml"
     path.write_text(dump_toml(tiny, provenance))
-    before = quick_study.load().user_attrs["lockbox_openings"]
+    before = len(lockbox.openings(quick_study.load()))
     out = tmp_path / "retrain"
 
     result = cli(
@@ -146,7 +146,15 @@ def test_retrain_writes_a_model_card_and_counts_the_lockbox(
     assert from_dict(RunConfig, card["config"]) == tiny
     assert card["lockbox"]["openings_this_retrain"] == 2
     assert card["lockbox"]["openings_on_study"] == before + 2
-    assert quick_study.load().user_attrs["lockbox_openings"] == before + 2
+    recorded = lockbox.openings(quick_study.load())
+    assert len(recorded) == before + 2
+    assert [r["reason"] for r in recorded[-2:]] == [
+        f"retrain seed {s}" for s in (tiny.seed, tiny.seed + 1)
+    ]
+    assert {r["config"] for r in recorded[-2:]} == {
+        lockbox.fingerprint(full_train_config(replace(tiny, seed=s), subset=700))
+        for s in (tiny.seed, tiny.seed + 1)
+    }
     card_names = {f"trial-{provenance['trial']:04d}-model_card.{ext}" for ext in ("md", "json")}
     assert card_names <= {m.filename for m in get_all_artifact_meta(quick_study.load())}
 
