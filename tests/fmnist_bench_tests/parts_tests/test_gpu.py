@@ -10,6 +10,7 @@ from fmnist.config import RunConfig
 from fmnist_bench.parts import gpu
 
 
+@pytest.mark.slow  # bf16 on a CPU: minutes on a loaded 2-core machine
 def test_gpu_fast_path_code_runs_on_cpu(tiny_config: RunConfig, data_dir: Path) -> None:
     row = gpu.fast_pace(
         tiny_config, compile=False, images=512, epochs=2, device="cpu", data_dir=data_dir, peak=1e12
