@@ -174,3 +174,19 @@ def test_full_train_with_an_explicit_subset(
     saved = from_dict(RunConfig, metrics["config"])
     assert (saved.data.val_size, saved.data.subset) == (0, 1000)
     assert "params" in capsys.readouterr().out
+
+
+@pytest.mark.slow  # trains one tiny epoch
+def test_a_config_chosen_on_another_split_is_warned_about(
+    tmp_path: Path, tiny_config: RunConfig, data_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "exported.toml"
+    path.write_text(dump_toml(tiny_config, {"split_fingerprint": "0123456789abcdef"}))
+    code = main(train_args(path, tmp_path / "out", data_dir))
+    assert code == 0
+    warnings = [line for line in capsys.readouterr().err.splitlines() if "warning:" in line]
+    assert len(warnings) == 1 and "0123456789abcdef" in warnings[0]
+
+    path.write_text(dump_toml(tiny_config, {"split_fingerprint": "no validation split"}))
+    main([*train_args(path, tmp_path / "full", data_dir), "--full-train", "--subset", "200"])
+    assert "warning:" not in capsys.readouterr().err  # no split, nothing to compare
