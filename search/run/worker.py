@@ -93,12 +93,11 @@ def work(
             except optuna.TrialPruned:
                 frozen = study.tell(trial, state=TrialState.PRUNED)
             except TrialFailed:
+                if STOP.reason:  # the signal cut library code mid-call: its error is ours
+                    _stopped(study, trial, STOP.reason)
                 frozen = study.tell(trial, state=TrialState.FAIL)
             except Interrupted as e:
-                trial.set_user_attr("fail_reason", str(e))
-                frozen = study.tell(trial, state=TrialState.FAIL)
-                enqueue_retry(study, frozen)
-                raise
+                _stopped(study, trial, str(e))
         ran.append(frozen)
         if on_trial:
             on_trial(frozen)
@@ -106,3 +105,10 @@ def work(
         if fails >= MAX_FAILS_IN_A_ROW:
             break
     return ran
+
+
+def _stopped(study: optuna.Study, trial: optuna.Trial, reason: str) -> None:
+    """A trial a signal stopped: FAIL with the signal as reason, its checkpoint retry queued."""
+    trial.set_user_attr("fail_reason", reason)
+    enqueue_retry(study, study.tell(trial, state=TrialState.FAIL))
+    raise Interrupted(reason)

@@ -25,7 +25,8 @@ def test_peer_sets_both_searches_side_by_side(
     theirs, ours = peer["theirs"], peer["ours"]
     for side in (theirs, ours):
         assert side["complete"] >= 1 and side["complete"] + side["pruned"] <= side["trials"]
-        assert side["wall_seconds"] >= 2 and 0 < side["best_val_acc"] <= 1
+        # A side may hold its n_trials before the seconds run out: no lower bound on wall time.
+        assert side["wall_seconds"] > 0 and 0 < side["best_val_acc"] <= 1
         assert 0.1 < side["test_acc"] <= 1 and side["params"] > 0
     assert set(theirs["best_params"]) >= {"n_layers", "dropout", "n_units_l0"}
     assert theirs["val_images_scored"] == 128

@@ -205,7 +205,10 @@ def test_ctrl_c_leaves_the_study_resumable(
     assert not [t for t in trials if t.state == TrialState.RUNNING]
     (failed,) = [t for t in trials if t.state == TrialState.FAIL]
     assert "SIGINT" in failed.user_attrs["fail_reason"]
-    assert failed.number == max(t.number for t in trials)
+    (retry,) = [t for t in trials if t.state == TrialState.WAITING]  # queued, not sampled anew
+    assert retry.user_attrs["retry_of"] == failed.number
+    assert retry.system_attrs["fixed_params"] == failed.params  # the same config, to resume
+    assert failed.number == max(t.number for t in trials if t is not retry)
     before = [t for t in trials if t.state in FINISHED]
     assert 1 <= len(before) < 3
 
@@ -215,6 +218,7 @@ def test_ctrl_c_leaves_the_study_resumable(
     assert len(after) == 3
     assert snapshot(after[: len(before)]) == snapshot(before)
     assert all(t.number > failed.number for t in after[len(before) :])
+    assert retry.number in {t.number for t in after}  # the stopped trial was trained again
     assert [t.number for t in trials if t.state == TrialState.FAIL] == [failed.number]
 
 
@@ -236,8 +240,8 @@ def tiny_study(
 @pytest.mark.parametrize(
     ("changes", "key"),
     [
-        ({"val_size": 600}, "split_fingerprint"),
-        ({"split_seed": 1}, "split_fingerprint"),
+        ({"val_size": 600}, "val_size"),
+        ({"split_seed": 1}, "split_seed"),
         ({"space": "vgg", "ranges": None}, "space"),
     ],
     ids=["val_size", "split_seed", "space"],
