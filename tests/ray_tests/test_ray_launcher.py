@@ -12,7 +12,7 @@ from optuna.trial import TrialState
 from search.run.faults import ENV as FAULTS
 from tests.testing import load, run_args, run_process, smallest, start_process
 
-pytestmark = [pytest.mark.ray, pytest.mark.server("ray")]
+pytestmark = [pytest.mark.slow, pytest.mark.ray, pytest.mark.server("ray")]  # a two-node cluster
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
 
 
