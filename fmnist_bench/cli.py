@@ -4,6 +4,7 @@ it goes and writes every figure, with the machine and the command, as JSON."""
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
 import tempfile
@@ -24,6 +25,14 @@ def _csv(kind):
         return tuple(kind(v) for v in text.split(",") if v)
 
     return parse
+
+
+def _work_dir(path: str | None):
+    """The parts' scratch folder: the one asked for, kept, or a temporary one."""
+    if path is None:
+        return tempfile.TemporaryDirectory(prefix="fmnist-bench-")
+    Path(path).mkdir(parents=True, exist_ok=True)
+    return contextlib.nullcontext(path)
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
@@ -56,7 +65,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
     if busy is not None and busy > 0.15:
         print("note: other work is running on these cores; every figure below is slowed by it")
     timings = results["part_seconds"] = {}
-    with tempfile.TemporaryDirectory(prefix="fmnist-bench-") as tmp:
+    with _work_dir(args.work_dir) as tmp:
         bench = Bench(args, device, Path(tmp), parts)
         ran = set()
         for part, measure in PARTS.items():
@@ -214,6 +223,11 @@ def add_subcommand(sub, add_data) -> None:
     )
     p.add_argument(
         "--json", help="where to write the figures (default runs/bench/bench-<time>.json)"
+    )
+    p.add_argument(
+        "--work-dir",
+        help="keep the studies, checkpoints and model cards the parts make in this folder, "
+        "e.g. to run `confirm` on the peer part's study (default: a temporary folder, removed)",
     )
     add_data(p)
     p.set_defaults(func=cmd_bench)

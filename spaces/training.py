@@ -9,6 +9,10 @@ from fmnist.config import RunConfig, replace
 from spaces._registry import Sample
 from spaces.dims import Categorical, Dim, Float, Int
 
+# A value and the switch that makes it count: a baseline that gives the value turns its switch
+# on (off for 0), rather than keep the default switch, which may leave the value unused.
+GATES = {"optim.weight_decay": "optim.weight_decay_on"}
+
 
 def dims(
     *, optimizer: str = "adam", lr: float = 1e-3, weight_decay: float = 0.0, batch_size: int = 128

@@ -97,8 +97,10 @@ class StudyProgress:
     best validation accuracy so far and the time left at this run's pace. A tqdm bar where a
     terminal is attached; a plain line per finished trial otherwise."""
 
-    def __init__(self, study: optuna.Study, target: int, stream=None) -> None:
-        self.study, self.target = study, target
+    def __init__(
+        self, study: optuna.Study, target: int, deadline: float | None = None, stream=None
+    ) -> None:
+        self.study, self.target, self.deadline = study, target, deadline
         self.stream = stream or sys.stderr
         self.start, self.done_at_start = time.monotonic(), self._done()
         self.bar, self.shown = None, self.done_at_start
@@ -120,6 +122,9 @@ class StudyProgress:
         best = max((t.values[0] for t in ranked(self.study)[:1]), default=None)
         ran, elapsed = done - self.done_at_start, time.monotonic() - self.start
         left = elapsed / ran * (self.target - done) if ran > 0 else None
+        if self.deadline is not None:  # the timeout ends the study first
+            until = max(0.0, self.deadline - time.monotonic())
+            left = until if left is None else min(left, until)
         best_text = "-" if best is None else f"{best:.4f}"
         left_text = "?" if left is None else f"{left / 60:.1f} min"
         if self.bar is not None:

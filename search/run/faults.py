@@ -4,9 +4,11 @@ A comma-separated list of ``KIND@TRIAL[:EPOCH]``: ``oom@3`` raises an out-of-mem
 trial 3's first step, ``nan@5`` poisons trial 5's weights so its loss diverges for real,
 ``kill@2:1`` SIGKILLs the worker after trial 2's epoch 1 is validated and checkpointed,
 ``error@4`` raises a RuntimeError, ``stall@2`` holds trial 2 in its first step for up to
-``STALL_S`` seconds (so a test's signal surely lands inside a trial). ``*`` for TRIAL means
-every trial (``stall@*:1``: every trial this process runs stalls in epoch 1; set on one Ray
-node, it holds that node's trials while a test kills the node). Unset, nothing is injected.
+``STALL_S`` seconds (so a test's signal surely lands inside a trial), ``slow@0`` holds trial
+0's first step for ``SLOW_S`` seconds (so a short ``--timeout`` surely passes inside it).
+``*`` for TRIAL means every trial (``stall@*:1``: every trial this process runs stalls in
+epoch 1; set on one Ray node, it holds that node's trials while a test kills the node).
+Unset, nothing is injected.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import torch
 
 ENV = "FMNIST_SEARCH_FAULTS"
 STALL_S = 120.0
+SLOW_S = 3.0
 
 
 def planned(trial_number: int) -> list[tuple[str, int]]:
@@ -46,6 +49,8 @@ class FaultInjector(pl.Callback):
                 raise RuntimeError("injected error (FMNIST_SEARCH_FAULTS)")
             if kind == "stall":
                 time.sleep(STALL_S)  # a signal handler's exception ends the sleep early
+            if kind == "slow":
+                time.sleep(SLOW_S)
             if kind == "nan":
                 with torch.no_grad():
                     for p in pl_module.parameters():

@@ -41,6 +41,9 @@ from spaces.dims import Categorical, Float, Int
 NODE_ENV = "FMNIST_SEARCH_NODE"
 
 
+TIMEOUT_REASON = "the study's timeout passed"
+
+
 class TrialFailed(Exception):
     """A trial that ended in error; its reason is stored on the trial as ``fail_reason``."""
 
@@ -76,7 +79,10 @@ class EpochReporter(PyTorchLightningPruningCallback):
     """optuna-integration's pruning callback (report val_acc, prune), after saving the epoch's
     checkpoint, so a killed trial's retry resumes from every epoch it has reported; plus the
     live console line and the epochs this attempt trained. A Pareto study, which Optuna cannot
-    prune, records the curve and asks ``halving`` (the equal-epoch rule of search.pruners)."""
+    prune, records the curve and asks ``halving`` (the equal-epoch rule of search.pruners).
+    Past ``deadline`` (``time.monotonic()``, the study's timeout) it stops the trial at the
+    epoch's end, pruned with its curve kept, so a search's wall time is its timeout plus at
+    most one epoch, as a side-by-side with another search for the same minutes needs."""
 
     def __init__(
         self,
@@ -84,9 +90,12 @@ class EpochReporter(PyTorchLightningPruningCallback):
         line: TrialLine,
         ckpt: Path,
         halving: EqualEpochHalving | None = None,
+        deadline: float | None = None,
     ) -> None:
         super().__init__(trial, monitor="val_acc")
         self.line, self.ckpt, self.halving = line, ckpt, halving
+        self.deadline = deadline
+        self.stopped_by_timeout = False
         self.trained_epochs: list[int] = []
         self.epoch_seconds: list[float] = []
         self._t0 = 0.0
@@ -114,6 +123,11 @@ class EpochReporter(PyTorchLightningPruningCallback):
             record_accuracy(self._trial, float(acc), epoch)
             if self.halving.should_stop(self._trial, epoch):
                 raise optuna.TrialPruned(f"stopped at epoch {epoch} by the equal-epoch rule")
+        last = pl_module.current_epoch + 1 >= (trainer.max_epochs or 0)
+        if self.deadline is not None and time.monotonic() >= self.deadline and not last:
+            self._trial.set_user_attr("stopped_by", "timeout")
+            self.stopped_by_timeout = True
+            raise optuna.TrialPruned(TIMEOUT_REASON)
 
 
 class Objective:
@@ -129,8 +143,10 @@ class Objective:
         prefix: str = "",
         artifacts: Path | None = None,
         trial_callbacks: TrialCallbacks | None = None,
+        deadline: float | None = None,
     ) -> None:
         self.study = study
+        self.deadline = deadline  # time.monotonic() past which a running trial stops
         self.trial_callbacks = trial_callbacks
         # Stored on every trial before it trains, so pruned and failed trials carry it too.
         self.fingerprint = split_fingerprint
@@ -212,7 +228,7 @@ class Objective:
         line = TrialLine(trial.number, config.epochs, params, self.prefix)
         ckpt = self.ckpt_path(trial.number)
         ckpt.parent.mkdir(parents=True, exist_ok=True)
-        reporter = EpochReporter(trial, line, ckpt, self.study.pruning.rule)
+        reporter = EpochReporter(trial, line, ckpt, self.study.pruning.rule, self.deadline)
         # Extra callbacks go first, so a pruning callback that raises cannot skip them.
         extra = self.trial_callbacks(trial.number) if self.trial_callbacks else []
         callbacks = [*extra, reporter]
@@ -232,7 +248,7 @@ class Objective:
             )
         except optuna.TrialPruned:
             record_trial(trial, self.artifacts, config, ckpt=ckpt, data_dir=self.data_dir)
-            line.finish("PRUNED")
+            line.finish("PRUNED", TIMEOUT_REASON if reporter.stopped_by_timeout else "")
             raise
         except Interrupted as e:
             trial.set_user_attr("fail_reason", str(e))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 import warnings
 from pathlib import Path
 
@@ -74,9 +75,8 @@ def open_study(study: ResolvedStudy, opts: RunOptions) -> optuna.Study:
         stored.set_metric_names(study.objectives)
     # A baseline names what it sets; the rest takes the space's defaults (the report's
     # recipe), not a random draw, so that a baseline is one definite config.
-    defaults = {n: v for n, v in study.defaults.items() if n not in study.preset.fixed}
-    for params in study.preset.baseline:
-        stored.enqueue_trial(defaults | params, skip_if_exists=True)
+    for params in study.baselines:
+        stored.enqueue_trial(params, skip_if_exists=True)
     return stored
 
 
@@ -91,9 +91,15 @@ def _check_resume(stored: optuna.Study, attrs: dict[str, object], label: str) ->
             )
 
 
+def timeout_of(study: ResolvedStudy, opts: RunOptions) -> float | None:
+    """The search's seconds: ``--timeout``, else the preset's; None for no limit."""
+    return opts.timeout if opts.timeout is not None else (study.preset.timeout or None)
+
+
 def run(study: ResolvedStudy, opts: RunOptions) -> optuna.Study:
     """This process's share of the search: the whole of it, or one worker's."""
-    timeout = opts.timeout if opts.timeout is not None else (study.preset.timeout or None)
+    timeout = timeout_of(study, opts)
+    deadline = None if timeout is None else time.monotonic() + timeout
     device = resolve_device(opts.device)
     if threads := os.environ.get("FMNIST_SEARCH_THREADS"):
         import torch
@@ -114,6 +120,7 @@ def run(study: ResolvedStudy, opts: RunOptions) -> optuna.Study:
         prefix=prefix,
         artifacts=artifacts_dir(opts.artifacts, url, opts.out_dir),
         trial_callbacks=opts.trial_callbacks,
+        deadline=deadline,
     )
     missing = goal - finished_count(stored)
     if missing <= 0:
@@ -129,7 +136,7 @@ def run(study: ResolvedStudy, opts: RunOptions) -> optuna.Study:
             f"(space {study.space.name}, {study.preset.epochs} epochs, pruner "
             f"{study.preset.pruner.name}, device {device})"
         )
-    progress = StudyProgress(stored, goal) if opts.worker_index is None else None
+    progress = StudyProgress(stored, goal, deadline) if opts.worker_index is None else None
     with signals_interrupt():
         try:
             ran = work(

@@ -22,6 +22,7 @@ from search.study.constraints import Constraints, measure
 from search.study.preset import StudyPreset, preset_path, read
 from search.study.samplers import make_sampler
 from spaces.dims import Dim, from_override
+from spaces.training import GATES
 
 # [base] keys the study sets itself, with the preset field that sets them.
 STUDY_SET = {
@@ -73,6 +74,17 @@ class ResolvedStudy:
     def defaults(self) -> dict[str, Any]:
         """Every parameter at its default (the report's recipe), fixed ones at their value."""
         return {n: d.default for n, d in self.dims.items()} | self.preset.fixed
+
+    @cached_property
+    def baselines(self) -> list[dict[str, Any]]:
+        """Each baseline as one definite config's parameters: what it names, a switch on
+        for a gated value it gives (``spaces.training.GATES``), defaults for the rest."""
+        defaults = {n: v for n, v in self.defaults.items() if n not in self.preset.fixed}
+        out = []
+        for values in self.preset.baseline:
+            gates = {g: bool(values[v]) for v, g in GATES.items() if v in values and g in self.dims}
+            out.append(defaults | gates | values)
+        return out
 
     def sampler(self, seed: int | None = None):
         s = self.preset.sampler
@@ -205,7 +217,7 @@ def _check_values(study: ResolvedStudy) -> None:
     limits = preset.constraints.limits()
     if not limits.keys() & {"params", "macs"}:
         return
-    for i, values in enumerate(preset.baseline):
+    for i, values in enumerate(study.baselines):
         config = study.space.build((study.defaults | values).__getitem__, study.base)
         sizes = measure(build_model(config.model), latency=False)
         for name in sizes.keys() & limits.keys():

@@ -12,8 +12,16 @@ def test_targets_judge_the_figures() -> None:
         "gpu": {
             "packed": [{"workers": 1, "trials_per_hour": 10}, {"workers": 4, "trials_per_hour": 30}]
         },
+        # The first peer run: ours 6.5 points ahead, but its last trial ran 7 minutes late.
+        "peer": {
+            "test_acc_difference": 0.0654,
+            "theirs": {"wall_seconds": 700.0},
+            "ours": {"wall_seconds": 1022.0},
+        },
     }
     verdicts = {t["target"].split(":")[0]: t["holds"] for t in targets(results, False)}
     assert verdicts["vgg"] and not verdicts["resnet"]
     assert not verdicts["worker peak RSS <= 3 GiB on CPU"]
     assert verdicts["4 packed trials >= 2.5x the trials/hour of one"]
+    assert verdicts["ours >= 3 points above Optuna's recipe in test accuracy, same time"]
+    assert not verdicts["ours' search wall <= 1.15x the recipe's"]

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import optuna
 import pytest
 
 
@@ -13,10 +14,11 @@ import pytest
 def test_peer_sets_both_searches_side_by_side(
     cli, tmp_path: Path, tiny_study: Path, data_dir: Path
 ) -> None:
-    out = tmp_path / "bench.json"
+    out, work = tmp_path / "bench.json", tmp_path / "work"
     result = cli(
         "bench", "--parts", "peer", "--peer-seconds", 2, "--peer-study", tiny_study,
         "--peer-images", 2000, "--json", out, "--data-dir", data_dir, "--device", "cpu",
+        "--work-dir", work,
     )  # fmt: skip
     assert result.code == 0, result.err
     assert "optuna recipe" in result.out and "ours - recipe" in result.out
@@ -33,3 +35,8 @@ def test_peer_sets_both_searches_side_by_side(
     assert ours["study"] == "tiny" and ours["val_images_scored"] == 200
     assert "2000 images" in ours["test_of"]  # retrained on the images asked for, not the subset
     assert peer["test_acc_difference"] == pytest.approx(ours["test_acc"] - theirs["test_acc"])
+
+    # --work-dir keeps our side's study, so `confirm` can run on it after the bench.
+    kept = optuna.load_study(study_name="tiny", storage=f"sqlite:///{work}/peer-ours.db")
+    assert len(kept.trials) == ours["trials"]
+    assert (work / "peer-best.toml").is_file()

@@ -161,6 +161,22 @@ def test_rerun_runs_only_what_is_missing(
     )
 
 
+def test_the_timeout_stops_a_running_trial_at_its_epoch_end(
+    cli, tiny_preset: Callable[..., Path], tmp_path: Path, data_dir: Path, monkeypatch
+) -> None:
+    """A search for N seconds lasts N seconds plus at most one epoch: the trial running when
+    the timeout passes is pruned at its epoch's end, with its curve kept, and none follows."""
+    preset, url = tiny_preset(tmp_path / "tiny.toml", epochs=3), f"sqlite:///{tmp_path}/s.db"
+    monkeypatch.setenv("FMNIST_SEARCH_FAULTS", "slow@0")  # epoch 0 outlasts the timeout
+    result = run_tiny(cli, preset, url, data_dir, "--timeout", 1)
+    assert result.code == 0, result.err
+    trials = optuna.load_study(study_name="tiny", storage=url).trials
+    assert [t.state for t in trials] == [TrialState.PRUNED]
+    assert trials[0].user_attrs["stopped_by"] == "timeout"
+    assert list(trials[0].intermediate_values) == [0]  # epoch 0 validated and kept
+    assert "the study's timeout passed" in result.out
+
+
 def wait_until(condition: Callable[[], bool], process, timeout: float, what: str) -> None:
     deadline = time.monotonic() + timeout
     while not condition():

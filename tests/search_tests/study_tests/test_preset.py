@@ -43,11 +43,15 @@ def test_shipped_baselines_build_models(shipped: ResolvedStudy) -> None:
     """Each baseline is one definite config: what it names, the space's defaults for the rest."""
     space, dims, preset = shipped.space, shipped.dims, shipped.preset
     assert preset.baseline, "a shipped preset starts from what the report knew"
-    for params in preset.baseline:
-        assert set(params) <= set(dims)
-        values = {n: d.default for n, d in dims.items()} | preset.fixed | params
-        config = space.build(values.__getitem__, shipped.base)
+    assert len(shipped.baselines) == len(preset.baseline)
+    for named, params in zip(preset.baseline, shipped.baselines, strict=True):
+        assert set(params) <= set(dims) and params.items() >= named.items()
+        config = space.build((params | preset.fixed).__getitem__, shipped.base)
         assert count_params(build_model(config.model)) > 0
+        # A weight decay a baseline names is the one it trains with, not switched off by
+        # the switch's default (the cpu presets' baselines once trained without theirs).
+        if "optim.weight_decay" in named:
+            assert config.optim.weight_decay == named["optim.weight_decay"]
 
 
 @pytest.mark.parametrize("name", ["resnet", "vgg", "mobilenet"])
