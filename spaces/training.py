@@ -10,7 +10,7 @@ from spaces._registry import Sample
 from spaces.dims import Categorical, Dim, Float, Int
 
 # A value and the switch that makes it count: a baseline that gives the value turns its switch
-# on (off for 0), rather than keep the default switch, which may leave the value unused.
+# on, rather than keep the default switch, which may leave the value unused.
 GATES = {"optim.weight_decay": "optim.weight_decay_on"}
 
 

@@ -14,7 +14,7 @@ import optuna
 from search.errors import SearchError
 from search.results.console import StudyProgress
 from search.run.options import RunOptions
-from search.run.runner import open_study, storage_url, target, timeout_of
+from search.run.runner import deadline_of, open_study, storage_url, target
 from search.storage import open_storage
 from search.study import ResolvedStudy
 from search.study.queries import finished_count
@@ -51,9 +51,7 @@ def launch(study: ResolvedStudy, opts: RunOptions) -> optuna.Study:
                 p.send_signal(signum)
 
     old = {s: signal.signal(s, forward) for s in (signal.SIGINT, signal.SIGTERM)}
-    timeout = timeout_of(study, opts)
-    deadline = None if timeout is None else time.monotonic() + timeout
-    progress = StudyProgress(stored, target(study, opts), deadline)
+    progress = StudyProgress(stored, target(study, opts), deadline_of(study, opts))
     try:
         while any(p.poll() is None for p in procs):
             time.sleep(POLL_S)

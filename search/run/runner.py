@@ -96,10 +96,15 @@ def timeout_of(study: ResolvedStudy, opts: RunOptions) -> float | None:
     return opts.timeout if opts.timeout is not None else (study.preset.timeout or None)
 
 
+def deadline_of(study: ResolvedStudy, opts: RunOptions) -> float | None:
+    """The ``time.monotonic()`` at which a search started now reaches its timeout."""
+    timeout = timeout_of(study, opts)
+    return None if timeout is None else time.monotonic() + timeout
+
+
 def run(study: ResolvedStudy, opts: RunOptions) -> optuna.Study:
     """This process's share of the search: the whole of it, or one worker's."""
-    timeout = timeout_of(study, opts)
-    deadline = None if timeout is None else time.monotonic() + timeout
+    timeout, deadline = timeout_of(study, opts), deadline_of(study, opts)
     device = resolve_device(opts.device)
     if threads := os.environ.get("FMNIST_SEARCH_THREADS"):
         import torch

@@ -82,7 +82,7 @@ class ResolvedStudy:
         defaults = {n: v for n, v in self.defaults.items() if n not in self.preset.fixed}
         out = []
         for values in self.preset.baseline:
-            gates = {g: bool(values[v]) for v, g in GATES.items() if v in values and g in self.dims}
+            gates = {g: True for v, g in GATES.items() if v in values and g in self.dims}
             out.append(defaults | gates | values)
         return out
 
