@@ -6,8 +6,12 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from search.cli import add_artifacts, add_data, add_storage, out_folder
+from search.cli.flags import add_artifacts, add_data, add_storage
 from search.errors import SearchError
+from search.folders import out_folder
+from search.results import confirm
+from search.results.export import export, export_front
+from search.results.model_card import retrain
 from search.storage import load_study
 
 RETRAIN_HELP = (
@@ -21,8 +25,6 @@ CONFIRM_HELP = (
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from search.results.export import export, export_front
-
     study = load_study(args.study, args.storage)
     if args.pareto:
         if args.trial is not None:
@@ -39,8 +41,6 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def cmd_retrain(args: argparse.Namespace) -> int:
-    from search.results.model_card import retrain
-
     card = retrain(
         Path(args.config),
         seeds=args.seeds,
@@ -58,13 +58,11 @@ def cmd_retrain(args: argparse.Namespace) -> int:
 
 
 def cmd_confirm(args: argparse.Namespace) -> int:
-    from search.results import confirm, export
-
     study = load_study(args.study, args.storage)
     options = {"top": args.top, "seeds": args.seeds, "out_dir": out_folder(args.out)}
     confirm.confirm(study, data_dir=args.data_dir, device=args.device, **options)
     print(confirm.confirmed_table(study))
-    path = export.export(study, None, Path(args.output), storage_url=args.storage)
+    path = export(study, None, Path(args.output), storage_url=args.storage)
     print(f"wrote the confirmed winner to {path}; train it with: fmnist-search retrain {path}")
     return 0
 

@@ -3,14 +3,24 @@
 from __future__ import annotations
 
 import argparse
+import socket
 
 import optuna
+from optuna.artifacts import FileSystemArtifactStore
 from optuna.trial import TrialState
 
-from search.cli import add_artifacts, add_storage, out_folder
+import spaces
+from fmnist.config import RunConfig, dump_toml, from_dict
+from search.cli.flags import add_artifacts, add_storage
 from search.errors import SearchError
+from search.folders import out_folder
+from search.results.artifacts import artifacts_dir
+from search.results.confirm import confirmed_table
+from search.results.console import front_table, top_table
+from search.results.report import build
 from search.storage import DEFAULT_URL, load_study, open_storage, safe_url
 from search.study import lockbox, names
+from search.trials import pruning_figures, ranked
 
 
 def cmd_studies(args: argparse.Namespace) -> int:
@@ -34,11 +44,6 @@ def cmd_studies(args: argparse.Namespace) -> int:
 
 
 def cmd_show(args: argparse.Namespace) -> int:
-    from fmnist.config import RunConfig, dump_toml, from_dict
-    from search.results.confirm import confirmed_table
-    from search.results.console import front_table, top_table
-    from search.study.queries import pruning_figures, ranked
-
     study = load_study(args.study, args.storage)
     print(top_table(study, args.top))
     f = pruning_figures(study)
@@ -62,10 +67,7 @@ def cmd_show(args: argparse.Namespace) -> int:
 
 
 def cmd_dashboard(args: argparse.Namespace) -> int:
-    import optuna_dashboard
-    from optuna.artifacts import FileSystemArtifactStore
-
-    from search.results.artifacts import artifacts_dir
+    import optuna_dashboard  # its web server and bundled pages load only for this command
 
     _port_free(args.host, args.port)
     storage = open_storage(args.storage)
@@ -83,8 +85,6 @@ def cmd_dashboard(args: argparse.Namespace) -> int:
 def _port_free(host: str, port: int) -> None:
     """Refuse a taken port in one line, before the server starts (it would end in a
     traceback from deep inside the web server)."""
-    import socket
-
     with socket.socket() as s:
         s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
@@ -96,9 +96,6 @@ def _port_free(host: str, port: int) -> None:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from search.results.artifacts import artifacts_dir
-    from search.results.report import build
-
     study = load_study(args.study, args.storage)
     report = build(
         study,
@@ -114,8 +111,6 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def cmd_spaces(args: argparse.Namespace) -> int:
-    import spaces
-
     for name in spaces.names():
         space = spaces.get(name)
         print(f"{name} (family {space.family}, version {space.version})")

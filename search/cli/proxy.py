@@ -5,11 +5,10 @@ from __future__ import annotations
 import argparse
 
 from search.storage import safe_url
+from search.storage.proxy import serve
 
 
 def cmd_storage_proxy(args: argparse.Namespace) -> int:
-    from search.storage.proxy import serve
-
     server = serve(args.storage, host=args.host, port=args.port, threads=args.threads)
     print(
         f"storage proxy for {safe_url(args.storage)} on grpc://{args.host}:{args.port} "

@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import argparse
 
-from search.run import options
+from search.results.console import top_table
+from search.run import options, start
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from search.results.console import top_table
-    from search.run import start
-
     opts = options.from_args(args)
     stored = start(opts)
     if opts.worker_index is None:

@@ -11,13 +11,15 @@ from pathlib import Path
 from fmnist.config import full_train_config, load_toml, replace
 from fmnist.configs import names as config_names
 from fmnist.configs import resolve as resolve_config
-from search.cli import add_data, add_storage
+from fmnist.data import load_train
+from fmnist.record import train_run
+from fmnist.split import make_split
+from search.cli.flags import add_data, add_storage
+from search.storage.reference import study_of
 from search.study import lockbox
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from fmnist.record import train_run
-
     config, provenance = load_toml(resolve_config(args.config))
     changes = {}
     if args.epochs is not None:
@@ -30,7 +32,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     if args.full_train:  # every training image, unless --subset asks for fewer
         config = full_train_config(config, subset=args.subset)
     # A config exported from a study records its openings of the test set there.
-    study = lockbox.study_of(provenance, args.storage) if args.evaluate_test else None
+    study = study_of(provenance, args.storage) if args.evaluate_test else None
     _warn_if_split_differs(config, provenance, args)
     out = Path(args.out or f"runs/train/{time.strftime('%Y%m%d-%H%M%S')}")
     metrics, _ = train_run(
@@ -69,8 +71,6 @@ def _warn_if_split_differs(config, provenance: dict, args: argparse.Namespace) -
     want = provenance.get("split_fingerprint")
     if not want or args.full_train:
         return
-    from fmnist.data import load_train
-    from fmnist.split import make_split
 
     _, labels = load_train(args.data_dir)
     have = make_split(labels, config.data.val_size, config.data.split_seed).fingerprint

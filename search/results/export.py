@@ -11,10 +11,9 @@ from optuna.trial import TrialState
 from fmnist.config import dump_toml
 from search.errors import SearchError
 from search.results.confirm import budget_config, confirmed
-from search.study import lockbox
-from search.study.constraints import REJECTED
+from search.storage.reference import reference
 from search.study.objectives import COSTS, front
-from search.study.queries import epoch_accuracies, ranked, was_rejected
+from search.trials import REJECTED, epoch_accuracies, ranked, was_rejected
 
 
 def chosen_trial(study: optuna.Study, number: int | None) -> optuna.trial.FrozenTrial:
@@ -57,7 +56,7 @@ def export(
         "split_fingerprint": study.user_attrs.get("split_fingerprint", ""),
         "space": study.user_attrs.get("space", ""),
         "space_version": study.user_attrs.get("space_version", 0),
-        "storage": lockbox.reference(storage_url),
+        "storage": reference(storage_url),
         "git_commit": trial.user_attrs.get("git_commit", ""),
         "exported_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }

@@ -18,6 +18,7 @@ from fmnist.train import resolve_device, throughput
 from search.errors import SearchError
 from search.results.artifacts import artifacts_dir, attach_to_trial
 from search.storage import safe_url
+from search.storage.reference import study_of
 from search.study import lockbox
 
 
@@ -37,7 +38,7 @@ def retrain(
     if seeds < 1:
         raise SearchError(f"--seeds {seeds}: retrain at least one seed")
     config, provenance = load_toml(config_path)
-    study = lockbox.study_of(provenance, storage_url)  # reachable before anything trains
+    study = study_of(provenance, storage_url)  # reachable before anything trains
     device = resolve_device(device)
     tag = (
         f"{provenance['study']}-trial{provenance['trial']}"

@@ -7,21 +7,19 @@ from __future__ import annotations
 
 import optuna
 
+from search.folders import out_folder
+from search.run.launcher import launch
 from search.run.options import RunOptions
+from search.run.ray_launcher import launch as launch_on_ray
+from search.run.runner import run
 from search.study import ResolvedStudy, resolve
 
 
 def start(opts: RunOptions, study: ResolvedStudy | None = None) -> optuna.Study:
     """Run the search ``opts`` asks for, here or in worker processes; the stored study."""
-    from search.cli import out_folder
-    from search.run.launcher import launch
-    from search.run.runner import run
-
     out_folder(opts.out_dir)
     study = study or resolve(opts.study)
     if opts.ray and opts.worker_index is None:
-        from search.run.ray_launcher import launch as launch_on_ray
-
         return launch_on_ray(study, opts)
     return launch(study, opts) if opts.launches_workers else run(study, opts)
 

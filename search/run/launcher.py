@@ -17,7 +17,7 @@ from search.run.options import RunOptions
 from search.run.runner import deadline_of, open_study, storage_url, target
 from search.storage import open_storage
 from search.study import ResolvedStudy
-from search.study.queries import finished_count
+from search.trials import finished_count
 
 POLL_S = 10.0  # how often the launcher reads the study's progress
 

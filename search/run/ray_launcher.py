@@ -36,7 +36,7 @@ from search.run.options import RunOptions
 from search.run.runner import open_study, storage_url, target
 from search.storage import safe_url, scheme
 from search.study import ResolvedStudy
-from search.study.queries import finished_count
+from search.trials import finished_count
 
 MAX_RESTARTS = 3
 STOP_WAIT_S = 60.0  # a stopped worker marks its trial FAIL and exits within this

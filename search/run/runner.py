@@ -27,7 +27,7 @@ from search.run.options import RunOptions
 from search.run.worker import MAX_FAILS_IN_A_ROW, signals_interrupt, work
 from search.storage import DEFAULT_URL, StorageLost, open_storage, safe_url
 from search.study import ResolvedStudy, objectives
-from search.study.queries import finished_count
+from search.trials import finished_count
 
 MISSING = "(not stored)"
 

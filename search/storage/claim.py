@@ -4,13 +4,16 @@ worker died (``search.storage.liveness``).
 
 The lock is a file lock beside a SQLite file, an advisory lock on PostgreSQL / MySQL, a lock
 key on Redis; through a ``grpc://`` storage proxy, the proxy takes the database's lock for the
-worker (``search.storage.proxy``)."""
+worker (``search.storage.proxy`` serves it; ``proxy_lock`` here is the worker's side)."""
 
 from __future__ import annotations
 
 import contextlib
 import fcntl
 import hashlib
+import random
+import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,9 +23,23 @@ from sqlalchemy.engine import make_url
 
 from search.errors import SearchError
 from search.storage.liveness import GRACE_S, reap_stale
-from search.storage.open import DEFAULT_URL, engine_kwargs, safe_url, scheme
+from search.storage.open import DEFAULT_URL, engine_kwargs, grpc_address, safe_url, scheme
 from search.storage.retry import StorageLost, with_backoff
-from search.study.queries import REJECTIONS_IN_A_ROW, rejected_in_a_row, trained
+from search.trials import REJECTIONS_IN_A_ROW, rejected_in_a_row, trained
+
+# The claim lock through a storage proxy (``search.storage.proxy`` serves it): the method and
+# its two answers.
+LOCK_METHOD = "/fmnist_search.ClaimLock/Hold"
+BUSY, HELD = b"busy", b"held"
+# A dead client's stream is noticed within this long even when its machine vanished without
+# closing the connection (keepalive pings go unanswered).
+KEEPALIVE = [
+    ("grpc.keepalive_time_ms", 10_000),
+    ("grpc.keepalive_timeout_ms", 5_000),
+    ("grpc.keepalive_permit_without_calls", 1),
+    ("grpc.http2.max_pings_without_data", 0),
+    ("grpc.http2.min_recv_ping_interval_without_data_ms", 5_000),
+]
 
 
 @dataclass(frozen=True)
@@ -67,8 +84,6 @@ def claim_lock(url: str | None, study_name: str, retry_s: float = 120.0):
     url = url or DEFAULT_URL
     kind = scheme(url)
     if kind == "grpc":
-        from search.storage.proxy import proxy_lock
-
         with proxy_lock(url, study_name, retry_s):
             yield
         return
@@ -95,6 +110,50 @@ def claim_lock(url: str | None, study_name: str, retry_s: float = 120.0):
             release()
         except Exception:
             pass  # a dropped connection released its lock with it
+
+
+@contextlib.contextmanager
+def proxy_lock(url: str, study_name: str, retry_s: float = 120.0):
+    """The study's claim lock through the proxy at ``url``: poll ``Hold`` until it answers
+    ``held``, keep the stream open while the block runs."""
+    # grpcio is an optional extra (`fmnist-search[grpc]`): imported for a grpc:// storage only.
+    import grpc
+
+    host, port = grpc_address(url)
+    deadline, delay = time.monotonic() + retry_s, 0.02
+    with grpc.insecure_channel(f"{host}:{port}", options=KEEPALIVE) as channel:
+        hold = channel.stream_stream(LOCK_METHOD)
+        while True:
+            done = threading.Event()
+
+            def requests(done=done):
+                yield study_name.encode()
+                done.wait()
+
+            try:
+                replies = hold(requests())
+                answer = next(replies)
+            except grpc.RpcError as e:
+                done.set()
+                if e.code() != grpc.StatusCode.UNAVAILABLE or time.monotonic() > deadline:
+                    raise StorageLost(
+                        f"storage proxy {url} unreachable for {retry_s:.0f}s while claiming a "
+                        "trial; finished trials are kept: rerun `run` once it is back"
+                    ) from None
+                answer = BUSY
+            if answer == HELD:
+                break
+            done.set()
+            # Jitter keeps K waiting workers from polling in step.
+            time.sleep(delay * (0.5 + random.random()))
+            delay = min(delay * 2, 0.5)
+        try:
+            yield
+        finally:
+            done.set()
+            with contextlib.suppress(grpc.RpcError):
+                for _ in replies:
+                    pass
 
 
 _ENGINES: dict[str, object] = {}

@@ -92,9 +92,8 @@ def _open(url: str | None) -> optuna.storages.BaseStorage:
 
 
 def _open_proxy(url: str) -> optuna.storages.BaseStorage:
+    # GrpcStorageProxy needs grpcio, an optional extra (`fmnist-search[grpc]`).
     from optuna.storages import GrpcStorageProxy
-
-    from search.storage.proxy import grpc_address
 
     host, port = grpc_address(url)
     with warnings.catch_warnings():  # "experimental" since Optuna 4.2; we test it
@@ -108,6 +107,15 @@ def _open_proxy(url: str) -> optuna.storages.BaseStorage:
             "`fmnist-search storage-proxy --storage DATABASE_URL`"
         ) from None
     return storage
+
+
+def grpc_address(url: str) -> tuple[str, int]:
+    """``grpc://host:port`` as (host, port)."""
+    rest = url.split("://", 1)[1].rstrip("/")
+    host, _, port = rest.rpartition(":")
+    if not host or not port.isdigit():
+        raise SearchError(f"storage {url}: a proxy URL is grpc://HOST:PORT, e.g. grpc://db:13000")
+    return host, int(port)
 
 
 def scheme(url: str | None) -> str:

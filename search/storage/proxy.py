@@ -5,8 +5,9 @@ holding their own. Workers reach it with ``--storage grpc://HOST:PORT``.
 Optuna's proxy serves the storage API only; the study's claim lock (``search.storage.claim``)
 is a database lock held on a connection, which a storage call cannot express. The proxy
 therefore serves the lock too, on the same port: a worker opens a ``Hold`` stream naming the
-study; the proxy answers ``busy`` at once when another worker holds it (the worker polls, so
-no proxy thread waits on a lock), else takes the same advisory lock on the database that
+study (the worker's side, ``search.storage.claim.proxy_lock``, lives beside the claim lock);
+the proxy answers ``busy`` at once when another worker holds it (the worker polls, so no
+proxy thread waits on a lock), else takes the same advisory lock on the database that
 direct workers take and answers ``held``. The lock is released when the worker closes the
 stream, or when its connection drops because the worker died: as a database connection
 releases an advisory lock when its process dies. Workers through the proxy and workers on
@@ -15,35 +16,16 @@ the database directly therefore exclude each other on one study.
 
 from __future__ import annotations
 
-import contextlib
-import random
 import threading
-import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
+import optuna
+
 from search.errors import SearchError
-
-LOCK_METHOD = "/fmnist_search.ClaimLock/Hold"
-BUSY, HELD = b"busy", b"held"
-# A dead client's stream is noticed within this long even when its machine vanished without
-# closing the connection (keepalive pings go unanswered).
-KEEPALIVE = [
-    ("grpc.keepalive_time_ms", 10_000),
-    ("grpc.keepalive_timeout_ms", 5_000),
-    ("grpc.keepalive_permit_without_calls", 1),
-    ("grpc.http2.max_pings_without_data", 0),
-    ("grpc.http2.min_recv_ping_interval_without_data_ms", 5_000),
-]
-
-
-def grpc_address(url: str) -> tuple[str, int]:
-    """``grpc://host:port`` as (host, port)."""
-    rest = url.split("://", 1)[1].rstrip("/")
-    host, _, port = rest.rpartition(":")
-    if not host or not port.isdigit():
-        raise SearchError(f"storage {url}: a proxy URL is grpc://HOST:PORT, e.g. grpc://db:13000")
-    return host, int(port)
+from search.storage.claim import BUSY, HELD, LOCK_METHOD, claim_lock
+from search.storage.open import open_storage, safe_url, scheme
+from search.storage.retry import RetryingStorage
 
 
 class _LockService:
@@ -56,8 +38,6 @@ class _LockService:
         self._guard = threading.Lock()
 
     def hold(self, requests: Iterator[bytes], context) -> Iterator[bytes]:
-        from search.storage.claim import claim_lock
-
         study = next(requests).decode()
         with self._guard:
             local = self._locks.setdefault(study, threading.Lock())
@@ -77,12 +57,9 @@ def serve(
     url: str, *, host: str = "127.0.0.1", port: int = 13000, threads: int = 32, retry_s=120.0
 ):
     """Start the proxy for the storage at ``url``; returns the running ``grpc.Server``."""
+    # grpcio is an optional extra (`fmnist-search[grpc]`): imported when a proxy starts.
     import grpc
-    import optuna
     from optuna.storages._grpc.server import make_server
-
-    from search.storage.open import open_storage, safe_url, scheme
-    from search.storage.retry import RetryingStorage
 
     if scheme(url) not in ("postgresql", "mysql", "sqlite"):
         raise SearchError(
@@ -106,48 +83,3 @@ def serve(
     )
     server.start()
     return server
-
-
-@contextlib.contextmanager
-def proxy_lock(url: str, study_name: str, retry_s: float = 120.0):
-    """The study's claim lock through the proxy at ``url``: poll ``Hold`` until it answers
-    ``held``, keep the stream open while the block runs."""
-    import grpc
-
-    from search.storage.retry import StorageLost
-
-    host, port = grpc_address(url)
-    deadline, delay = time.monotonic() + retry_s, 0.02
-    with grpc.insecure_channel(f"{host}:{port}", options=KEEPALIVE) as channel:
-        hold = channel.stream_stream(LOCK_METHOD)
-        while True:
-            done = threading.Event()
-
-            def requests(done=done):
-                yield study_name.encode()
-                done.wait()
-
-            try:
-                replies = hold(requests())
-                answer = next(replies)
-            except grpc.RpcError as e:
-                done.set()
-                if e.code() != grpc.StatusCode.UNAVAILABLE or time.monotonic() > deadline:
-                    raise StorageLost(
-                        f"storage proxy {url} unreachable for {retry_s:.0f}s while claiming a "
-                        "trial; finished trials are kept: rerun `run` once it is back"
-                    ) from None
-                answer = BUSY
-            if answer == HELD:
-                break
-            done.set()
-            # Jitter keeps K waiting workers from polling in step.
-            time.sleep(delay * (0.5 + random.random()))
-            delay = min(delay * 2, 0.5)
-        try:
-            yield
-        finally:
-            done.set()
-            with contextlib.suppress(grpc.RpcError):
-                for _ in replies:
-                    pass

@@ -13,8 +13,7 @@ import time
 import optuna
 import pytest
 
-from search.storage.claim import claim_lock
-from search.storage.proxy import proxy_lock
+from search.storage.claim import claim_lock, proxy_lock
 from tests.reliability_tests.proxy import running_proxy
 from tests.testing import ROOT, SERVERS, run_process, unreachable
 
@@ -54,7 +53,7 @@ def _take(lock) -> float:
 def test_a_dead_holder_releases_the_lock(proxy, study_name):
     hold_and_die = (
         "import os, signal\n"
-        "from search.storage.proxy import proxy_lock\n"
+        "from search.storage.claim import proxy_lock\n"
         f"with proxy_lock({proxy!r}, {study_name!r}):\n"
         "    print('held', flush=True)\n"
         "    os.kill(os.getpid(), signal.SIGKILL)\n"

@@ -20,7 +20,7 @@ from search.results.artifacts import (
     default_dir,
     record_trial,
 )
-from search.study import lockbox
+from search.storage.reference import study_of
 from tests.testing import QuickStudy
 
 PNG = b"\x89PNG\r\n\x1a\n"
@@ -91,7 +91,7 @@ def test_a_model_card_is_attached_to_its_finished_trial(tmp_path: Path) -> None:
     (card.parent / "model_card.json").write_text(json.dumps({"params": 1}))
     paths = [card, card.parent / "model_card.json"]
 
-    study = lockbox.study_of({"study": "s", "trial": 1, "storage": url}, None)
+    study = study_of({"study": "s", "trial": 1, "storage": url}, None)
     folder = artifacts_dir(None, url)
     attach_to_trial(study, 1, paths, folder)
 
@@ -114,10 +114,10 @@ def test_a_card_without_a_study_stays_a_file_and_an_unreachable_one_is_an_error(
 ) -> None:
     # Since the lockbox ledger (7521ff8) a card is attached to the study its config names, and
     # a study out of reach is one line before anything trains, no longer a silent file.
-    assert lockbox.study_of({}, None) is None
+    assert study_of({}, None) is None
     masked = {"study": "s", "trial": 0, "storage": "postgresql://u:***@db/x"}
     missing = {"study": "nope", "trial": 0, "storage": f"sqlite:///{tmp_path}/s.db"}
     for provenance, says in [(masked, "password is not stored"), (missing, "cannot record")]:
         with pytest.raises(SearchError, match=says) as e:
-            lockbox.study_of(provenance, None)
+            study_of(provenance, None)
         assert "\n" not in str(e.value)

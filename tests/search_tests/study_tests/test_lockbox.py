@@ -12,7 +12,6 @@ import optuna
 import pytest
 
 from fmnist.config import RunConfig
-from search.errors import SearchError
 from search.study import lockbox
 from tests.testing import free_port
 
@@ -31,31 +30,6 @@ def test_each_opening_is_its_own_entry_with_time_config_and_reason(tmp_path: Pat
     assert (first["seed"], first["reason"]) == (1, "retrain seed 1")
     assert first["config"] == lockbox.fingerprint(RunConfig(seed=1)) != second["config"]
     assert "opened 2 time(s)" in lockbox.summary(study)
-
-
-def test_a_relative_sqlite_reference_is_made_absolute(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.chdir(tmp_path)
-    assert lockbox.reference("sqlite:///runs/s.db") == f"sqlite:///{tmp_path}/runs/s.db"
-    masked = lockbox.reference("postgresql+psycopg://me:secret@db:5432/studies")
-    assert "secret" not in masked and masked.startswith("postgresql+psycopg://me:***@db")
-
-
-def test_a_masked_password_comes_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    ref = "postgresql+psycopg://me:***@127.0.0.1:1/studies"
-    monkeypatch.delenv(lockbox.PASSWORD_ENV, raising=False)
-    with pytest.raises(SearchError, match=lockbox.PASSWORD_ENV):
-        lockbox.study_of({"study": "s", "trial": 0, "storage": ref}, None)
-    monkeypatch.setenv(lockbox.PASSWORD_ENV, "secret")
-    with pytest.raises(SearchError, match="pass --storage") as e:  # unreachable, but filled
-        lockbox.study_of({"study": "s", "trial": 0, "storage": ref}, None)
-    assert "secret" not in str(e.value)
-
-
-def test_provenance_with_a_study_but_no_trial_is_refused() -> None:
-    with pytest.raises(SearchError, match="no trial"):
-        lockbox.study_of({"study": "quick"}, None)
 
 
 def test_unreachable_study_is_one_line_before_training(
