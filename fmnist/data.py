@@ -128,7 +128,7 @@ def find_dir(data_dir: str | Path | None = None, part: str = "train") -> Path:
         tried = ", ".join(str(d) for d in dirs)
         raise DataError(f"no Fashion-MNIST {part} files in {tried}; {HOW_TO_GET}")
     try:
-        from torchvision.datasets import FashionMNIST
+        from torchvision.datasets import FashionMNIST  # heavy; only to download the files
 
         FashionMNIST(root="data", train=(part == "train"), download=True)
     except Exception as e:  # no network, or a mirror refused

@@ -48,7 +48,7 @@ def git_commit() -> str:
 
 
 def device_name(device: str) -> str:
-    import torch
+    import torch  # heavy: provenance's other facts are read without it
 
     if device.startswith("cuda") and torch.cuda.is_available():
         return torch.cuda.get_device_name(torch.device(device))

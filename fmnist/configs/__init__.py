@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from fmnist.config import ConfigError
+
 HERE = Path(__file__).parent
 
 
@@ -18,7 +20,6 @@ def resolve(name_or_path: str) -> Path:
         return path
     if (HERE / f"{name_or_path}.toml").is_file():
         return HERE / f"{name_or_path}.toml"
-    from fmnist.config import ConfigError
 
     raise ConfigError(
         f"no config file or shipped config named {name_or_path!r}; shipped: {', '.join(names())}"

@@ -21,6 +21,7 @@ from optuna.artifacts import FileSystemArtifactStore, upload_artifact
 from sqlalchemy.engine import make_url
 
 from fmnist.config import RunConfig, dump_toml
+from fmnist.confusion import CLASSES, validation_confusion
 from fmnist.train import FitResult
 from search.storage import DEFAULT_URL, StorageLost
 
@@ -84,8 +85,6 @@ def record_trial(
 
 
 def _record(trial, directory, config, result, ckpt, data_dir) -> list[str]:
-    from fmnist.confusion import validation_confusion
-
     store = open_store(directory)
     history = result.history if result is not None else saved_history(ckpt)
     title = f"trial {trial.number} of study {trial.study.study_name!r}"
@@ -128,6 +127,7 @@ def saved_history(ckpt: Path | None) -> list[dict[str, float]]:
 
 def plot_curves(history: Sequence[dict[str, float]], path: Path, *, title: str) -> Path:
     """Training and validation loss, and validation accuracy, per epoch."""
+    # matplotlib loads when a trial draws its first plot, not with every worker.
     from matplotlib.figure import Figure
     from matplotlib.ticker import MaxNLocator
 
@@ -157,9 +157,7 @@ def plot_curves(history: Sequence[dict[str, float]], path: Path, *, title: str) 
 def plot_confusion(matrix: torch.Tensor, path: Path, *, title: str) -> Path:
     """Counts, with each row (true class) shaded by its share, so that a weak class stands out
     whatever the split's size."""
-    from matplotlib.figure import Figure
-
-    from fmnist.confusion import CLASSES
+    from matplotlib.figure import Figure  # deferred: matplotlib is heavy (see plot_curves)
 
     counts = matrix.to(torch.long)
     share = counts / counts.sum(1, keepdim=True).clamp(min=1)

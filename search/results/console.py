@@ -8,6 +8,7 @@ import time
 
 import optuna
 from optuna.trial import TrialState
+from tqdm import tqdm
 
 from search.study.objectives import ACCURACY, costs_of, front, is_pareto
 from search.text import fmt
@@ -105,8 +106,6 @@ class StudyProgress:
         self.start, self.done_at_start = time.monotonic(), self._done()
         self.bar, self.shown = None, self.done_at_start
         if self.stream.isatty():
-            from tqdm import tqdm
-
             self.bar = tqdm(
                 total=target, initial=self.done_at_start, desc="trials", file=self.stream
             )

@@ -21,11 +21,19 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+import numpy as np
 import optuna
+from optuna.artifacts import FileSystemArtifactStore, download_artifact, get_all_artifact_meta
+from optuna.artifacts.exceptions import ArtifactNotFound
 from optuna.search_space import intersection_search_space
 from optuna.trial import FrozenTrial, TrialState
 
+from fmnist.config import RunConfig, dump_toml, from_dict
 from search.results.artifacts import CONFUSION, CURVES
+from search.results.confirm import confirmed_table
+from search.results.console import front_table, top_table
+from search.study.lockbox import summary
+from search.trials import pruning_figures, ranked
 
 
 @dataclass(frozen=True)
@@ -158,7 +166,7 @@ def mark_pruned(figure, pruned: set[int], target_name: str):
         )
         figure.update_xaxes(tick0=0, dtick=max(1, math.ceil(last / 10)))  # whole epochs
         return figure
-    from matplotlib.ticker import MaxNLocator
+    from matplotlib.ticker import MaxNLocator  # deferred with matplotlib (see build)
 
     ax = figure
     for line in list(ax.get_lines()):
@@ -204,6 +212,7 @@ def build(
         report = build(study, Path("report"), artifacts=Path("runs/artifacts"))
         print(report.html)
     """
+    # matplotlib, plotly and Optuna's visualisation load only when a report is drawn.
     import matplotlib
 
     matplotlib.use("Agg")  # a report is files; never a window
@@ -253,15 +262,11 @@ def build(
 
 
 def _figure_of(axes):
-    import numpy as np
-
     return np.ravel(axes)[0].figure if isinstance(axes, np.ndarray) else axes.figure
 
 
 def best_trial(study: optuna.Study) -> FrozenTrial | None:
     """The most accurate complete trial (a Pareto study's first objective is accuracy)."""
-    from search.trials import ranked
-
     done = ranked(study)
     return done[0] if done else None
 
@@ -269,9 +274,6 @@ def best_trial(study: optuna.Study) -> FrozenTrial | None:
 def _best_trial_pngs(
     study: optuna.Study, trial: FrozenTrial, artifacts: Path, out: Path
 ) -> list[Path]:
-    from optuna.artifacts import FileSystemArtifactStore, download_artifact, get_all_artifact_meta
-    from optuna.artifacts.exceptions import ArtifactNotFound
-
     store = FileSystemArtifactStore(artifacts)
     copied = []
     for meta in get_all_artifact_meta(trial, storage=study._storage):
@@ -298,9 +300,6 @@ def trial_counts(study: optuna.Study) -> str:
 
 
 def markdown(study: optuna.Study, report: Report, *, top: int, storage_label: str) -> str:
-    from fmnist.config import RunConfig, dump_toml, from_dict
-    from search.trials import pruning_figures
-
     attrs = study.user_attrs
     lines = [f"# Study `{study.study_name}`", ""]
     facts = []
@@ -354,18 +353,12 @@ def markdown(study: optuna.Study, report: Report, *, top: int, storage_label: st
 def top_text(study: optuna.Study, top: int) -> str:
     """The top-k table, the front of accuracy against costs, the confirmed ranking and the
     lockbox ledger, as ``show`` prints them."""
-    from search.results.confirm import confirmed_table
-    from search.results.console import front_table, top_table
-    from search.study.lockbox import summary
-
     return "\n\n".join(
         [top_table(study, top), front_table(study), confirmed_table(study), summary(study)]
     )
 
 
 def summary_html(study: optuna.Study, top: int) -> str:
-    from search.trials import pruning_figures
-
     f = pruning_figures(study)
     return (
         f"<p>{trial_counts(study)} Pruning: "
@@ -390,7 +383,7 @@ def _html_section(plot: Plot, figure) -> str:
 
 
 def _page(study: optuna.Study, summary: str, report: Report, sections: list[str]) -> str:
-    from plotly.offline import get_plotlyjs
+    from plotly.offline import get_plotlyjs  # deferred with plotly (see build)
 
     name = html.escape(study.study_name)
     images = "".join(

@@ -63,7 +63,7 @@ class Worker:
         self.proc: subprocess.Popen | None = None
 
     def run(self, argv: list[str], env: dict[str, str]) -> int:
-        import ray
+        import ray  # an optional extra (`fmnist-search[ray]`), heavy to import
 
         node = os.environ.get(NODE_ENV) or (
             f"{socket.gethostname()}/{ray.get_runtime_context().get_node_id()[:8]}"
@@ -93,7 +93,7 @@ def _absolute(opts: RunOptions) -> RunOptions:
 
 
 def _connect(address: str) -> None:
-    import ray
+    import ray  # an optional extra (`fmnist-search[ray]`), heavy to import
 
     hint = (
         "start one with `ray start --head` or give its address (auto, HOST:PORT, ray://HOST:10001)"
@@ -127,7 +127,7 @@ def launch(study: ResolvedStudy, opts: RunOptions) -> optuna.Study:
     # when Ray is imported.
     os.environ.setdefault("RAY_DEDUP_LOGS", "0")
     try:
-        import ray
+        import ray  # an optional extra (`fmnist-search[ray]`), heavy to import
     except ModuleNotFoundError:
         raise SearchError(NEEDS_RAY) from None
     opts = _absolute(opts)
@@ -186,7 +186,7 @@ def _wait(workers: list, runs: list, complete) -> list[int | str]:
     study is ``complete()``, the rest are stopped: a worker Ray is still restarting after a
     lost node has nothing left to do. SIGINT and SIGTERM on the driver raise
     KeyboardInterrupt (set here: a shell starts a background job with SIGINT ignored)."""
-    import ray
+    import ray  # an optional extra (`fmnist-search[ray]`), heavy to import
 
     def interrupt(signum, _frame):
         raise KeyboardInterrupt
@@ -213,7 +213,7 @@ def _wait(workers: list, runs: list, complete) -> list[int | str]:
 
 def _stop(workers: list, runs: list) -> None:
     """SIGINT to every worker process, so each marks its running trial FAIL; then wait."""
-    import ray
+    import ray  # an optional extra (`fmnist-search[ray]`), heavy to import
 
     old = {s: signal.signal(s, signal.SIG_IGN) for s in (signal.SIGINT, signal.SIGTERM)}
     try:

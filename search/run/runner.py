@@ -14,6 +14,7 @@ import warnings
 from pathlib import Path
 
 import optuna
+import torch
 from optuna.trial import TrialState
 
 from fmnist.data import load_train
@@ -107,8 +108,6 @@ def run(study: ResolvedStudy, opts: RunOptions) -> optuna.Study:
     timeout, deadline = timeout_of(study, opts), deadline_of(study, opts)
     device = resolve_device(opts.device)
     if threads := os.environ.get("FMNIST_SEARCH_THREADS"):
-        import torch
-
         torch.set_num_threads(int(threads))  # K workers share the cores, not oversubscribe
     optuna.logging.set_verbosity(optuna.logging.ERROR)  # our console lines say it once
     logging.getLogger("optuna").setLevel(logging.ERROR)

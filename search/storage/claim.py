@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import optuna
+import sqlalchemy
 from optuna.trial import TrialState
 from sqlalchemy.engine import make_url
 
@@ -162,14 +163,12 @@ _ENGINES: dict[str, object] = {}
 def _acquire(url: str, kind: str, key: str):
     """Take the study's lock; returns the function that releases it."""
     if kind == "redis":
-        import redis
+        import redis  # an optional extra (`fmnist-search[redis]`)
 
         lock = redis.Redis.from_url(url).lock(key, timeout=300, blocking_timeout=300)
         if not lock.acquire():
             raise StorageLost(f"no claim lock on {safe_url(url)} within 300s")
         return lock.release
-    import sqlalchemy
-
     if url not in _ENGINES:
         _ENGINES[url] = sqlalchemy.create_engine(url, **engine_kwargs(url))
     conn = _ENGINES[url].connect()

@@ -11,6 +11,8 @@ import warnings
 from pathlib import Path
 
 import optuna
+from optuna.storages import GrpcStorageProxy
+from optuna.storages.journal import JournalRedisBackend
 from sqlalchemy.engine import make_url
 
 from search.errors import SearchError
@@ -60,8 +62,6 @@ def _open(url: str | None) -> optuna.storages.BaseStorage:
         if kind == "grpc":
             return _open_proxy(url)
         if kind == "redis":
-            from optuna.storages.journal import JournalRedisBackend
-
             with warnings.catch_warnings():  # "experimental" since Optuna 3.1; we test it
                 warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
                 storage = optuna.storages.JournalStorage(JournalRedisBackend(url))
@@ -92,9 +92,6 @@ def _open(url: str | None) -> optuna.storages.BaseStorage:
 
 
 def _open_proxy(url: str) -> optuna.storages.BaseStorage:
-    # GrpcStorageProxy needs grpcio, an optional extra (`fmnist-search[grpc]`).
-    from optuna.storages import GrpcStorageProxy
-
     host, port = grpc_address(url)
     with warnings.catch_warnings():  # "experimental" since Optuna 4.2; we test it
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)

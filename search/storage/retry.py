@@ -9,6 +9,7 @@ from collections.abc import Callable
 from typing import TypeVar
 
 import optuna
+import sqlalchemy.exc
 
 T = TypeVar("T")
 
@@ -29,13 +30,11 @@ def transient(e: BaseException | None) -> bool:
 
 
 def _transient_one(e: BaseException) -> bool:
-    import sqlalchemy.exc
-
     if isinstance(e, sqlalchemy.exc.OperationalError | sqlalchemy.exc.InterfaceError):
         return True
     if isinstance(e, sqlalchemy.exc.DBAPIError) and e.connection_invalidated:
         return True
-    try:
+    try:  # redis and grpcio are optional extras: absent, none of their errors can occur
         import redis.exceptions
 
         if isinstance(e, redis.exceptions.ConnectionError | redis.exceptions.TimeoutError):
