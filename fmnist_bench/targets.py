@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fmnist_bench.parts import GIB
+from fmnist_bench.bench import GIB
 
 
 def _target(target: str, value: float, holds: bool) -> dict[str, Any]:

@@ -5,6 +5,7 @@ port. Conftest files hold only fixtures and hooks, built from these."""
 from __future__ import annotations
 
 import contextlib
+import importlib
 import io
 import os
 import socket
@@ -28,11 +29,12 @@ class CliResult:
     code: int
     out: str
     err: str
+    prog: str = "fmnist-search"
 
     @property
     def error(self) -> str:
         """The one line the CLI prints for a user error."""
-        lines = [line for line in self.err.splitlines() if line.startswith("fmnist-search:")]
+        lines = [line for line in self.err.splitlines() if line.startswith(f"{self.prog}:")]
         assert len(lines) == 1, self.err
         return lines[0]
 
@@ -42,17 +44,20 @@ class CliResult:
         return (self.out + self.err)[-3000:]
 
 
-def invoke(*args: str | Path | int) -> CliResult:
-    """``fmnist-search ARGS`` in this process: exit code, stdout and stderr."""
-    from search.cli import main
-
+def invoke(*args: str | Path | int, prog: str = "fmnist-search") -> CliResult:
+    """``fmnist-search ARGS`` (or ``fmnist-bench ARGS``) in this process: exit code, stdout
+    and stderr."""
+    # Each command's module loads torch, Optuna and Lightning: only when a test runs one.
+    module = importlib.import_module(
+        {"fmnist-search": "search.cli", "fmnist-bench": "fmnist_bench.cli"}[prog]
+    )
     out, err = io.StringIO(), io.StringIO()
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
         try:
-            code = main([str(a) for a in args])
+            code = module.main([str(a) for a in args])
         except SystemExit as e:  # argparse's own usage errors
             code = e.code if isinstance(e.code, int) else 1
-    return CliResult(code, out.getvalue(), err.getvalue())
+    return CliResult(code, out.getvalue(), err.getvalue(), prog)
 
 
 def command_line(*args: str | Path | int) -> list[str]:

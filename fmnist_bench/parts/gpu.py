@@ -4,7 +4,6 @@ and trials per hour with several workers packed on one GPU."""
 from __future__ import annotations
 
 import statistics
-from pathlib import Path
 from typing import Any
 
 import torch
@@ -13,10 +12,9 @@ from fmnist.config import RunConfig, replace
 from fmnist.models import build_model, count_macs
 from fmnist.train import resolve_device
 from fmnist_bench import trainer
+from fmnist_bench.bench import Bench, show
 from fmnist_bench.machine import peak_flops
-from fmnist_bench.parts import Bench, show
 from fmnist_bench.parts.studies import timed_run
-from search.run import RunOptions
 
 
 def fast_pace(
@@ -50,18 +48,15 @@ def fast_pace(
     }
 
 
-def packed(study: str, k: int, *, seconds: float, device: str, data_dir, work: Path):
-    """Trials per hour with ``k`` worker processes on one device, for ``seconds``."""
-    on_gpu = device.startswith("cuda")
+def packed(b: Bench, study: str, k: int, *, seconds: float):
+    """Trials per hour with ``k`` worker processes on the bench's device, for ``seconds``."""
+    on_gpu = b.on_gpu
     done = timed_run(
-        RunOptions(
-            study=study,
+        b.fresh_study(
+            f"packed-{k}",
+            study,
             timeout=seconds,
-            storage=f"sqlite:///{work}/packed-{k}.db",
-            out_dir=str(work / f"packed-{k}"),
-            data_dir=data_dir,
-            device=device,
-            gpus=(torch.device(device).index or 0,) if on_gpu else (),
+            gpus=(torch.device(b.device).index or 0,) if on_gpu else (),
             workers_per_gpu=k if on_gpu else 1,
             workers=1 if on_gpu else k,
         )
@@ -79,7 +74,7 @@ def run(b: Bench) -> dict[str, Any]:
         reason = "no CUDA device: the GPU figures are pending a GPU machine"
         print(f"\ne. GPU: skipped ({reason})")
         return {"gpu": {"skipped": reason}}
-    args = b.args
+    args = b.opts
     peak = args.peak_tflops * 1e12 if args.peak_tflops else None
     paces = {
         name: [
@@ -120,17 +115,7 @@ def run(b: Bench) -> dict[str, Any]:
             for r in rows
         ],
     )
-    packs = [
-        packed(
-            args.pack_study,
-            k,
-            seconds=args.pack_seconds,
-            device=b.device,
-            data_dir=args.data_dir,
-            work=b.work,
-        )
-        for k in args.packs
-    ]
+    packs = [packed(b, args.pack_study, k, seconds=args.pack_seconds) for k in args.packs]
     base = packs[0]["trials_per_hour"] if packs else None
     show(
         f"e. trials packed on one GPU, {args.pack_study!r} study, {args.pack_seconds:.0f} s each",

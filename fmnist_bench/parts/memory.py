@@ -10,9 +10,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from fmnist_bench.parts import GIB, Bench, show
+from fmnist_bench.bench import GIB, Bench, show
 from search.errors import SearchError
-from search.run import RunOptions
 
 # A child forked from this process carries this process's resident pages in its ru_maxrss
 # until it execs, so the measured command is started by a fresh, small interpreter instead.
@@ -53,21 +52,14 @@ def peak_rss(argv: Sequence[str], *, env: dict[str, str] | None = None) -> dict[
 
 def run(b: Bench) -> dict[str, Any]:
     """``fmnist-search run`` on fresh storage, as a worker process of its own."""
-    args = b.args
-    argv = RunOptions(
-        study=args.study,
-        storage=f"sqlite:///{b.work}/memory.db",
-        out_dir=str(b.work / "memory"),
-        device=b.device,
-        n_trials=args.memory_trials,
-        data_dir=args.data_dir or None,
-    ).command()
-    out = peak_rss(argv) | {"trials": args.memory_trials}
+    opts = b.opts
+    argv = b.fresh_study("memory", opts.study, n_trials=opts.memory_trials).command()
+    out = peak_rss(argv) | {"trials": opts.memory_trials}
     if out["exit_code"] != 0:
         raise SearchError(f"the memory part's worker failed: {out['stderr_tail'][-500:]}")
     show(
         "d. peak resident memory of a worker process",
         ["worker", "trials", "peak RSS GiB", "seconds"],
-        [[f"run --study {args.study}", out["trials"], out["peak_rss_bytes"] / GIB, out["seconds"]]],
+        [[f"run --study {opts.study}", out["trials"], out["peak_rss_bytes"] / GIB, out["seconds"]]],
     )
     return {"memory": out}

@@ -8,54 +8,34 @@ it on the study). Their side scores the best trial's model as the recipe leaves 
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 from fmnist.config import load_toml
 from fmnist_bench import optuna_recipe
-from fmnist_bench.parts import Bench, show
+from fmnist_bench.bench import Bench, show
 from fmnist_bench.parts.studies import timed_run
 from search.results.export import export
 from search.results.model_card import retrain
-from search.run import RunOptions
 from search.study import ResolvedStudy, resolve
 
 
-def ours(
-    name_or_path: str,
-    study: ResolvedStudy,
-    *,
-    seconds: float,
-    work: Path,
-    device: str,
-    data_dir,
-    images: int | None,
-) -> dict[str, Any]:
-    """Our study (``study``, resolved from ``name_or_path``) for ``seconds``; its best trial
-    retrained on ``images`` (default all) training images with one seed and scored on the
-    test set."""
-    url = f"sqlite:///{work}/peer-ours.db"
-    done = timed_run(
-        RunOptions(
-            study=name_or_path,
-            timeout=seconds,
-            storage=url,
-            out_dir=str(work / "peer-ours"),
-            device=device,
-            data_dir=data_dir,
-        ),
-        study,
-    )
-    path = export(done.study, None, work / "peer-best.toml", storage_url=url)
+def ours(b: Bench, study: ResolvedStudy) -> dict[str, Any]:
+    """Our study (``study``, resolved from ``--peer-study``) for ``--peer-seconds``; its best
+    trial retrained on ``--peer-images`` (default all) training images with one seed and
+    scored on the test set."""
+    opts = b.opts
+    run = b.fresh_study("peer-ours", opts.peer_study, timeout=opts.peer_seconds)
+    done = timed_run(run, study)
+    path = export(done.study, None, b.work / "peer-best.toml", storage_url=run.storage)
     provenance = load_toml(path)[1]
     card = retrain(
         path,
         seeds=1,
-        out_dir=str(work / "peer-retrain"),
-        data_dir=data_dir,
-        device=device,
-        storage_url=url,
-        subset=images,
+        out_dir=str(b.work / "peer-retrain"),
+        data_dir=opts.data_dir,
+        device=b.device,
+        storage_url=run.storage,
+        subset=opts.peer_images,
     )
     return {
         "study": done.study.study_name,
@@ -81,19 +61,11 @@ def theirs(*, seconds: float, device: str, data_dir, images: int | None) -> dict
 
 
 def run(b: Bench) -> dict[str, Any]:
-    args = b.args
-    seconds, images = args.peer_seconds, args.peer_images
-    study = resolve(args.peer_study)  # a mistake in it ends the part before any search
-    them = theirs(seconds=seconds, device=b.device, data_dir=args.data_dir, images=images)
-    us = ours(
-        args.peer_study,
-        study,
-        seconds=seconds,
-        work=b.work,
-        device=b.device,
-        data_dir=args.data_dir,
-        images=images,
-    )
+    opts = b.opts
+    seconds, images = opts.peer_seconds, opts.peer_images
+    study = resolve(opts.peer_study)  # a mistake in it ends the part before any search
+    them = theirs(seconds=seconds, device=b.device, data_dir=opts.data_dir, images=images)
+    us = ours(b, study)
     sides = {"optuna recipe": them, f"ours, {study.name}": us}
     difference = us["test_acc"] - them["test_acc"]
     show(

@@ -13,8 +13,8 @@ from typing import Any
 from fmnist.config import RunConfig, replace
 from fmnist.train import fit
 from fmnist_bench import trainer
+from fmnist_bench.bench import Bench, show
 from fmnist_bench.clock import best_of
-from fmnist_bench.parts import Bench, show
 
 
 def fast_path_grid(
@@ -77,21 +77,21 @@ def precision_accuracy(
 
 
 def fastpath(b: Bench) -> dict[str, Any]:
-    args = b.args
+    opts = b.opts
     out = {
         name: fast_path_grid(
             trainer.run_config(name),
-            images=args.images,
-            epochs=args.epochs,
-            repeats=args.repeats,
+            images=opts.images,
+            epochs=opts.epochs,
+            repeats=opts.repeats,
             device=b.device,
-            data_dir=args.data_dir,
+            data_dir=opts.data_dir,
         )
-        for name in args.run_configs
+        for name in opts.run_configs
     }
     show(
         f"fast path: precision x memory format, ours at the run config's batch size, fastest "
-        f"timed epoch of {args.repeats} run(s)",
+        f"timed epoch of {opts.repeats} run(s)",
         ["run config", "precision, memory format", "images/s", "x fp32 NCHW", "every run"],
         [
             [
@@ -109,16 +109,16 @@ def fastpath(b: Bench) -> dict[str, Any]:
 
 
 def accuracy(b: Bench) -> dict[str, Any]:
-    args = b.args
+    opts = b.opts
     out = {}
-    for name in args.run_configs:
+    for name in opts.run_configs:
         runs = precision_accuracy(
             trainer.run_config(name),
-            images=args.accuracy_images,
-            epochs=args.accuracy_epochs,
-            seeds=range(args.accuracy_seeds),
+            images=opts.accuracy_images,
+            epochs=opts.accuracy_epochs,
+            seeds=range(opts.accuracy_seeds),
             device=b.device,
-            data_dir=args.data_dir,
+            data_dir=opts.data_dir,
         )
         final = {
             p: [r["val_acc"][-1] for r in runs if r["precision"] == p]
@@ -132,8 +132,8 @@ def accuracy(b: Bench) -> dict[str, Any]:
             "mean_gap": statistics.mean(gaps),
         }
     show(
-        f"accuracy: fp32 against bf16, same seeds, {args.accuracy_images} training images, "
-        f"{args.accuracy_epochs} epochs",
+        f"accuracy: fp32 against bf16, same seeds, {opts.accuracy_images} training images, "
+        f"{opts.accuracy_epochs} epochs",
         ["run config", "seed", "precision", "val acc per epoch", "seconds"],
         [
             [

@@ -14,8 +14,8 @@ import optuna
 import tomli_w
 from optuna.trial import FrozenTrial, TrialState
 
+from fmnist_bench.bench import Bench, show
 from fmnist_bench.clock import StepClock
-from fmnist_bench.parts import Bench, show
 from search.run import RunOptions, start
 from search.study import ResolvedStudy, resolve
 from search.study.preset import preset_path
@@ -53,10 +53,8 @@ def without_pruner(study: str, work: Path) -> Path:
     return out
 
 
-def run_study(
-    study: str | Path, *, label: str, work: Path, n_trials: int | None, device: str, data_dir
-) -> dict[str, Any]:
-    """Run ``study`` in this process on a fresh SQLite file; wall time, epochs trained, best
+def run_study(b: Bench, study: str | Path, *, label: str) -> dict[str, Any]:
+    """Run ``study`` in this process on a fresh study (``label``); wall time, epochs trained, best
     value, and per trial its wall time (ask to tell), step time and the difference."""
     clocks: dict[int, StepClock] = {}
 
@@ -64,17 +62,7 @@ def run_study(
         clocks[number] = StepClock()
         return [clocks[number]]
 
-    done = timed_run(
-        RunOptions(
-            study=str(study),
-            n_trials=n_trials,
-            storage=f"sqlite:///{work}/{label}.db",
-            out_dir=str(work / label),
-            device=device,
-            data_dir=data_dir,
-            trial_callbacks=clock,
-        )
-    )
+    done = timed_run(b.fresh_study(label, study, n_trials=b.opts.n_trials, trial_callbacks=clock))
     per_trial = []
     for t in done.finished:
         trial_wall = (t.datetime_complete - t.datetime_start).total_seconds()
@@ -124,24 +112,14 @@ def overhead_summary(run: dict[str, Any]) -> dict[str, Any]:
 
 def run(b: Bench) -> dict[str, Any]:
     """b over the study as it is; c adds the same study without its pruner."""
-    args = b.args
-    studies: dict[str, str | Path] = {"pruned": args.study}
+    opts = b.opts
+    studies: dict[str, str | Path] = {"pruned": opts.study}
     if "search" in b.parts:
-        studies["unpruned"] = without_pruner(args.study, b.work)
-    runs = {
-        label: run_study(
-            study,
-            label=label,
-            work=b.work,
-            n_trials=args.n_trials,
-            device=b.device,
-            data_dir=args.data_dir,
-        )
-        for label, study in studies.items()
-    }
+        studies["unpruned"] = without_pruner(opts.study, b.work)
+    runs = {label: run_study(b, study, label=label) for label, study in studies.items()}
     overhead = {label: overhead_summary(r) for label, r in runs.items()}
     show(
-        f"b. trial overhead over the {args.study!r} study (wall time minus step time)",
+        f"b. trial overhead over the {opts.study!r} study (wall time minus step time)",
         ["run", "trials", "median s", "max s", "first s", "median trial s", "fraction"],
         [
             [
@@ -159,7 +137,7 @@ def run(b: Bench) -> dict[str, Any]:
     if "search" not in b.parts:
         return {"overhead": overhead, "overhead_run": runs["pruned"]}
     show(
-        f"c. search efficiency, {args.study!r} study",
+        f"c. search efficiency, {opts.study!r} study",
         ["pruner", "trials", "pruned", "epochs", "of unpruned", "wall s", "best val acc"],
         [
             [

@@ -8,27 +8,27 @@ from typing import Any
 
 from fmnist.config import OptimConfig, replace
 from fmnist_bench import pipeline2020, trainer
+from fmnist_bench.bench import Bench, show
 from fmnist_bench.clock import best_of
-from fmnist_bench.parts import Bench, show
 
 
 def run(b: Bench) -> dict[str, Any]:
-    args = b.args
+    opts = b.opts
     out: dict[str, Any] = {}
     default_batch = OptimConfig().batch_size
-    for name in args.run_configs:
+    for name in opts.run_configs:
         config = trainer.run_config(name)
-        if args.precision:
-            config = replace(config, precision=args.precision)
+        if opts.precision:
+            config = replace(config, precision=opts.precision)
         common = {
-            "images": args.images,
-            "epochs": args.epochs,
+            "images": opts.images,
+            "epochs": opts.epochs,
             "device": b.device,
-            "data_dir": args.data_dir,
+            "data_dir": opts.data_dir,
         }
         measure = {
             pipeline2020.JSON_NAME: functools.partial(
-                pipeline2020.throughput, config, workers=args.pipeline2020_workers, **common
+                pipeline2020.throughput, config, workers=opts.pipeline2020_workers, **common
             ),
             "ours_batch64": functools.partial(
                 trainer.throughput, config, batch_size=pipeline2020.BATCH, **common
@@ -40,15 +40,15 @@ def run(b: Bench) -> dict[str, Any]:
             measure["ours_defaults"] = functools.partial(
                 trainer.throughput, config, batch_size=default_batch, **common
             )
-        p = best_of(measure, args.repeats)
+        p = best_of(measure, opts.repeats)
         p.setdefault("ours_defaults", p["ours_batch64"])
         base = p[pipeline2020.JSON_NAME]["images_per_s"]
         p["ratio_batch64"] = p["ours_batch64"]["images_per_s"] / base
         p["ratio_defaults"] = p["ours_defaults"]["images_per_s"] / base
         out[name] = p
     show(
-        f"a. training throughput, {args.images} images x {args.epochs} epochs, fastest timed "
-        f"epoch of {args.repeats} run(s)",
+        f"a. training throughput, {opts.images} images x {opts.epochs} epochs, fastest timed "
+        f"epoch of {opts.repeats} run(s)",
         ["run config", "pipeline", "batch", "precision", "images/s", "x 2020", "every run"],
         [
             [

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable
+from typing import NoReturn
 
 from fmnist.classifier import DivergedError
 from fmnist.config import ConfigError
@@ -31,21 +33,33 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+class OneLineParser(argparse.ArgumentParser):
+    """An argument parser whose mistakes are one line, as every other user error is."""
+
+    def error(self, message: str) -> NoReturn:
+        command = self.prog.split()[0]
+        self.exit(2, f"{command}: error: {message}; see {self.prog} --help\n")
+
+
+def guarded(prog: str, call: Callable[[], int]) -> int:
+    """Run a command: a user's mistake ends as one line on stderr and exit code 2."""
     try:
-        return args.func(args)
+        return call()
     except USER_ERRORS as e:
-        print(f"fmnist-search: error: {e}", file=sys.stderr)
+        print(f"{prog}: error: {e}", file=sys.stderr)
         return 2
     except (PermissionError, IsADirectoryError, NotADirectoryError, FileExistsError) as e:
         print(
-            f"fmnist-search: error: cannot write {e.filename}: {e.strerror}; choose a folder "
+            f"{prog}: error: cannot write {e.filename}: {e.strerror}; choose a folder "
             "you can write to",
             file=sys.stderr,
         )
         return 2
     except KeyboardInterrupt:
-        print("fmnist-search: interrupted", file=sys.stderr)
+        print(f"{prog}: interrupted", file=sys.stderr)
         return 130
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return guarded("fmnist-search", lambda: args.func(args))

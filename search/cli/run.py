@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import argparse
 
+from search.options import add_flags, from_args
 from search.results.console import top_table
-from search.run import options, start
+from search.run import RunOptions, start
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    opts = options.from_args(args)
+    opts = from_args(RunOptions, args)
     stored = start(opts)
     if opts.worker_index is None:
         print(top_table(stored))
@@ -18,5 +19,5 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def add(sub) -> None:
     p = sub.add_parser("run", help="create or resume a study and run its trials")
-    options.add_flags(p)
+    add_flags(p, RunOptions)
     p.set_defaults(func=cmd_run)

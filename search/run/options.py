@@ -1,6 +1,6 @@
 """How a search runs, in one typed place: ``RunOptions`` owns every run option's default and
-help, builds ``run``'s command-line flags from its fields, reads them back, and writes the
-argv of a worker process, so no default is written twice."""
+help; ``search.options`` builds ``run``'s command-line flags from its fields, reads them back,
+and writes the argv of a worker process, so no default is written twice."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from search.errors import SearchError
+from search.options import argv, flag, flag_fields, flag_name
 from search.storage import DEFAULT_URL
 from search.study.preset import names
 
@@ -37,18 +38,14 @@ def _gpus(text: str) -> tuple[int, ...]:
     return gpus
 
 
-def flag(help: str, *, name: str = "", metavar: str | None = None, parse=None) -> dict[str, Any]:
-    """A field's command-line flag: ``--name`` (default: the field's name with dashes)."""
-    return {"flag": name, "help": help, "metavar": metavar, "parse": parse}
-
-
 @dataclass(frozen=True)
 class RunOptions:
     """``fmnist-search run``'s options. A field with ``flag`` metadata is a flag; the others
     (``trial_callbacks``) exist for callers in this process only."""
 
     study: str = field(
-        default="", metadata=flag(lambda: f"a preset ({', '.join(names())}) or .toml path")
+        default="",
+        metadata=flag(lambda: f"a preset ({', '.join(names())}) or .toml path", required=True),
     )
     n_trials: int | None = field(
         default=None, metadata=flag("finished trials the study should hold in total (resume-safe)")
@@ -124,15 +121,16 @@ class RunOptions:
     trial_callbacks: Callable[[int], Any] | None = None  # in-process runs only
 
     def __post_init__(self) -> None:
+        fields = flag_fields(RunOptions)
         for name, low in (("workers", 1), ("workers_per_gpu", 1), ("n_trials", 1)):
             value = getattr(self, name)
             if value is not None and value < low:
-                raise SearchError(f"--{_flag_name(fields()[name])} {value}: must be at least {low}")
+                raise SearchError(f"--{flag_name(fields[name])} {value}: must be at least {low}")
         for name in ("timeout", "grace_s", "storage_retry_s"):
             value = getattr(self, name)
             if value is not None and value <= 0:
                 raise SearchError(
-                    f"--{_flag_name(fields()[name])} {value}: must be a positive number of seconds"
+                    f"--{flag_name(fields[name])} {value}: must be a positive number of seconds"
                 )
         if self.cpus_per_worker <= 0 or self.gpus_per_worker < 0:
             raise SearchError(
@@ -174,53 +172,4 @@ class RunOptions:
 
     def argv(self) -> list[str]:
         """The flags that give these options, defaults left out."""
-        out = []
-        for f in fields().values():
-            value = getattr(self, f.name)
-            if value == f.default or value is None:
-                continue
-            text = ",".join(map(str, value)) if isinstance(value, tuple) else str(value)
-            out += [f"--{_flag_name(f)}", text]
-        return out
-
-
-def fields() -> dict[str, dataclasses.Field]:
-    return {f.name: f for f in dataclasses.fields(RunOptions) if "flag" in f.metadata}
-
-
-def _flag_name(f: dataclasses.Field) -> str:
-    return f.metadata["flag"] or f.name.replace("_", "-")
-
-
-def add_flags(parser: argparse.ArgumentParser, *, skip: tuple[str, ...] = ()) -> None:
-    """One flag per option field; ``skip`` names fields whose flag the caller adds itself."""
-    for f in fields().values():
-        if f.name in skip:
-            continue
-        meta = f.metadata
-        kind = str if meta["parse"] else _scalar(f)
-        parser.add_argument(
-            f"--{_flag_name(f)}",
-            dest=f.name,
-            type=kind,
-            default=None,
-            required=f.name == "study",
-            help=meta["help"]() if callable(meta["help"]) else meta["help"],
-            metavar=meta["metavar"],
-        )
-
-
-def _scalar(f: dataclasses.Field) -> type:
-    text = str(f.type)
-    return int if "int" in text else float if "float" in text else str
-
-
-def from_args(args: argparse.Namespace) -> RunOptions:
-    """The options the parsed flags give; a flag not given keeps the field's default."""
-    values = {}
-    for f in fields().values():
-        value = getattr(args, f.name, None)
-        if value is None:
-            continue
-        values[f.name] = f.metadata["parse"](value) if f.metadata["parse"] else value
-    return RunOptions(**values)
+        return argv(self)

@@ -1,0 +1,172 @@
+"""``fmnist-bench run``'s options, typed and frozen: each field owns its flag's name, default
+and help (``search.options`` builds the flags from them, as for ``fmnist-search run``)."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+
+from fmnist_bench.trainer import EPOCH_IMAGES
+from search.errors import SearchError
+from search.options import csv, flag, flag_fields, flag_name
+from search.run.options import DATA_DIR_HELP, DEVICE_HELP
+
+
+@dataclass(frozen=True)
+class BenchOptions:
+    """What to measure and how long. ``images``, ``epochs`` and ``repeats`` left None take
+    their device's default in ``for_device``, once the device is known."""
+
+    parts: tuple[str, ...] = field(
+        default=("throughput", "overhead", "search", "memory", "gpu"),
+        metadata=flag(
+            "comma-separated parts, from those listed above (default throughput,overhead,"
+            "search,memory,gpu; gpu is skipped without CUDA)",
+            parse=csv(str),
+        ),
+    )
+    run_configs: tuple[str, ...] = field(
+        default=("vgg", "resnet"),
+        metadata=flag(
+            "run configs to measure, shipped names or TOML files (default vgg,resnet)",
+            parse=csv(str),
+            aliases=("presets",),  # the flag's first name
+        ),
+    )
+    images: int | None = field(
+        default=None,
+        metadata=flag(
+            f"training images per throughput epoch (default 2048 on CPU, {EPOCH_IMAGES} on GPU)"
+        ),
+    )
+    epochs: int | None = field(
+        default=None,
+        metadata=flag(
+            "epochs per throughput run; the first is not timed, the fastest other counts "
+            "(default 3 on CPU, 2 on GPU)"
+        ),
+    )
+    repeats: int | None = field(
+        default=None,
+        metadata=flag(
+            "runs of each throughput measurement, interleaved; the fastest counts "
+            "(default 2 on CPU, 1 on GPU)"
+        ),
+    )
+    precision: str | None = field(
+        default=None,
+        metadata=flag(
+            "our trainer's precision in the throughput part (default: the config's, auto)",
+            choices=("auto", "32", "bf16"),
+        ),
+    )
+    pipeline2020_workers: int = field(
+        default=0,
+        metadata=flag(
+            "DataLoader workers of the 2020 pipeline (default 0)",
+            aliases=("report-workers",),  # the flag's first name
+        ),
+    )
+    study: str = field(
+        default="quick",
+        metadata=flag("study preset for overhead, search and memory (default quick)"),
+    )
+    n_trials: int | None = field(
+        default=None, metadata=flag("trials per search run (default: the study's)")
+    )
+    memory_trials: int = field(
+        default=2, metadata=flag("trials the memory part's worker runs (default 2)")
+    )
+    gpu_epochs: int = field(
+        default=3, metadata=flag("60k-image epochs per GPU fast-path run (default 3)")
+    )
+    packs: tuple[int, ...] = field(
+        default=(1, 2, 4, 8),
+        metadata=flag("worker counts to pack on one GPU (default 1,2,4,8)", parse=csv(int)),
+    )
+    pack_study: str = field(
+        default="resnet", metadata=flag("study for packed trials (default resnet)")
+    )
+    pack_seconds: float = field(
+        default=120.0,
+        metadata=flag("seconds each packing level starts trials for (default 120)"),
+    )
+    peak_tflops: float | None = field(
+        default=None,
+        metadata=flag("the GPU's peak bf16 TFLOP/s (default: the data sheet's, for known GPUs)"),
+    )
+    accuracy_images: int = field(
+        default=5000,
+        metadata=flag("training images per run of the accuracy part (default 5000)"),
+    )
+    accuracy_epochs: int = field(
+        default=3, metadata=flag("epochs per run of the accuracy part (default 3)")
+    )
+    accuracy_seeds: int = field(
+        default=3, metadata=flag("seeds per precision in the accuracy part (default 3)")
+    )
+    peer_seconds: float = field(
+        default=600.0,
+        metadata=flag("seconds of search for each side of the peer part (default 600)"),
+    )
+    peer_study: str = field(
+        default="cpu",
+        metadata=flag("our study preset set beside Optuna's recipe in the peer part (default cpu)"),
+    )
+    peer_images: int | None = field(
+        default=None,
+        metadata=flag(
+            "training images both sides of the peer part train on (default: all 60k; "
+            "fewer for quick checks only)"
+        ),
+    )
+    json: str | None = field(
+        default=None,
+        metadata=flag("where to write the figures (default runs/bench/bench-<time>.json)"),
+    )
+    work_dir: str | None = field(
+        default=None,
+        metadata=flag(
+            "keep the studies, checkpoints and model cards the parts make in this folder, "
+            "e.g. to run `confirm` on the peer part's study (default: a temporary folder, "
+            "removed)"
+        ),
+    )
+    data_dir: str | None = field(default=None, metadata=flag(DATA_DIR_HELP))
+    device: str = field(default="auto", metadata=flag(DEVICE_HELP))
+
+    def __post_init__(self) -> None:
+        fields = flag_fields(BenchOptions)
+        counts = (
+            "images", "epochs", "repeats", "n_trials", "memory_trials", "gpu_epochs",
+            "accuracy_images", "accuracy_epochs", "accuracy_seeds", "peer_images",
+        )  # fmt: skip
+        for name in counts:
+            value = getattr(self, name)
+            if value is not None and not value >= 1:
+                raise SearchError(f"--{flag_name(fields[name])} {value}: must be at least 1")
+        if not self.pipeline2020_workers >= 0:
+            raise SearchError(
+                f"--pipeline2020-workers {self.pipeline2020_workers}: must be 0 or more"
+            )
+        if not self.packs or not all(k >= 1 for k in self.packs):
+            raise SearchError(
+                f"--packs {','.join(map(str, self.packs))}: give worker counts of 1 or more"
+            )
+        for name in ("pack_seconds", "peer_seconds", "peak_tflops"):
+            value = getattr(self, name)
+            if value is not None and not value > 0:  # NaN fails too
+                raise SearchError(f"--{flag_name(fields[name])} {value}: must be above 0")
+        if not self.parts:
+            raise SearchError("--parts is empty; name at least one part")
+
+    def for_device(self, on_gpu: bool) -> BenchOptions:
+        """The options with every device-dependent default filled in."""
+        return dataclasses.replace(
+            self,
+            images=self.images or (EPOCH_IMAGES if on_gpu else 2048),
+            # On a CPU, more and shorter epochs: the fastest of several is robust to other work.
+            epochs=self.epochs or (2 if on_gpu else 3),
+            # Interleaved runs on a CPU: a shared machine's drift then hits every pipeline alike.
+            repeats=self.repeats or (1 if on_gpu else 2),
+        )
