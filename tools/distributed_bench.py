@@ -23,7 +23,9 @@ from pathlib import Path
 import optuna
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT))  # run as a script: the checkout's packages, not an installed copy
+from search.run.ray_launcher import Worker  # noqa: E402
+
 TINY = ROOT / "tests" / "reliability_tests" / "tiny.toml"  # 1 epoch on 200 images
 
 
@@ -53,9 +55,7 @@ def span_s(storage: str, name: str) -> float:
 
 def placement_s(workers: int) -> float:
     """Seconds from asking Ray for ``workers`` worker actors to all of them running."""
-    import ray
-
-    from search.run.ray_launcher import Worker
+    import ray  # heavy; imported once main has set the RAY_* settings it reads
 
     actor = ray.remote(num_cpus=1, max_concurrency=2, scheduling_strategy="SPREAD")(Worker)
     start = time.perf_counter()
@@ -76,7 +76,7 @@ def main() -> None:
     a = parser.parse_args()
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
     os.environ.setdefault("RAY_AUTH_MODE", "disabled")  # a throwaway local cluster: no token
-    import ray
+    import ray  # heavy; imported once the RAY_* settings above are set
 
     ray.init(num_cpus=a.workers, include_dashboard=False, log_to_driver=False)
     address = ray.get_runtime_context().gcs_address

@@ -25,6 +25,9 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))  # run as a script: the checkout's packages, not an installed copy
+from fmnist_bench.machine import cpu_model  # noqa: E402
+
 SUITE = "tests/reliability_tests"
 ROWS_ENV = "FMNIST_RELIABILITY_ROWS"
 DIRTY = " (with uncommitted changes)"
@@ -137,9 +140,6 @@ def main(argv: list[str] | None = None) -> int:
     rows_path.unlink(missing_ok=True)
     command = [sys.executable, "-m", "pytest", SUITE, "-q", "-rs", "-p", "no:cacheprovider"]
     command += args.pytest_args
-    sys.path.insert(0, str(ROOT))
-    from fmnist_bench.machine import cpu_model
-
     started_at = time.strftime("%Y-%m-%d %H:%M %Z")
     start = time.perf_counter()
     code = subprocess.run(command, cwd=ROOT, env=os.environ | {ROWS_ENV: str(rows_path)}).returncode

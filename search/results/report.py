@@ -216,6 +216,7 @@ def build(
     import matplotlib
 
     matplotlib.use("Agg")  # a report is files; never a window
+    # pyplot and Optuna's plots load after the backend is chosen.
     from matplotlib import pyplot as plt
     from optuna import visualization as vis_plotly
     from optuna.visualization import matplotlib as vis_matplotlib

@@ -41,7 +41,7 @@ def _transient_one(e: BaseException) -> bool:
             return True
     except ModuleNotFoundError:
         pass
-    try:
+    try:  # grpcio: see redis above
         import grpc
 
         if isinstance(e, grpc.RpcError) and e.code() == grpc.StatusCode.UNAVAILABLE:
