@@ -1,13 +1,15 @@
-"""``fmnist-search bench``: figures measured on this machine, beside the library rather than
-inside it (as Optuna keeps its ``benchmarks/``).
+"""``fmnist-bench``: figures measured on this machine, beside the library rather than inside it
+(as Optuna keeps its ``benchmarks/``).
 
+- ``cli``: the ``fmnist-bench`` command; ``run`` runs the parts asked for;
+- ``options``: ``BenchOptions``, every flag of ``run`` with its default, typed;
+- ``bench``: what every part sees (options, device, scratch folder) and a fresh study there;
 - ``machine``: what a figure was measured on, and how busy the machine was;
 - ``clock``: step time per epoch, images/s, interleaved repeats;
 - ``trainer`` and ``pipeline2020``: our trainer and the 2020 report's pipeline, timed alike;
 - ``optuna_recipe``: Optuna's published Lightning recipe for Fashion-MNIST, in our own code;
 - ``parts``: one module per group of parts, each printing its tables and returning its figures;
-- ``targets``: the figures judged against the issues' targets;
-- ``cli``: the ``bench`` subcommand.
+- ``targets``: the figures judged against the issues' targets.
 
-``fmnist/`` never imports this package, nor Optuna.
+The library (``fmnist``, ``spaces``, ``search``) never imports this package.
 """
