@@ -9,9 +9,9 @@ import time
 import optuna
 from optuna.trial import TrialState
 
+from search.results.varied import pairs, split_params, wrap
 from search.study.objectives import ACCURACY, costs_of, front, is_pareto
 from search.study.queries import epoch_accuracies, finished_count, ranked
-from search.text import fmt
 
 
 def _params(n: int | None) -> str:
@@ -50,23 +50,48 @@ class TrialLine:
         self.stream.flush()
 
 
+VALUES_WIDTH = 72  # the varied-values column wraps between whole values past this
+
+
+def top_cells(t: optuna.trial.FrozenTrial) -> list[str]:
+    """A top trial's fixed cells: trial, last and best validation accuracy, params, epochs."""
+    best = t.user_attrs.get("best_val_acc")
+    return [
+        str(t.number),
+        f"{t.values[0]:.4f}",
+        "-" if best is None else f"{best:.4f}",
+        _params(t.user_attrs.get("params")),
+        str(len(epoch_accuracies(t))),
+    ]
+
+
+TOP_HEADER = ["trial", "val_acc", "best", "params", "epochs"]
+
+
 def top_table(study: optuna.Study, k: int = 5) -> str:
+    """The best ``k`` trials; the parameters that differ between them first, each value
+    whole (wrapped between values), then the ones they share, named once."""
     rows = ranked(study)[:k]
     if not rows:
         return "no completed trials yet"
+    varying, constant = split_params(rows)
+    names = [*varying, *constant]
+    widths = [6, 8, 8, 8, 6]
+    head = " ".join(h.rjust(w) for h, w in zip(TOP_HEADER, widths, strict=True))
     out = [
         f"top {len(rows)} of study {study.study_name!r} (validation accuracy, last epoch):",
-        f"{'trial':>6} {'val_acc':>8} {'best':>8} {'params':>8} {'epochs':>6}  sampled values",
+        f"{head}  {'values that differ' if len(rows) > 1 else 'sampled values'}",
     ]
+    indent = " " * (len(head) + 2)
     for t in rows:
-        best = t.user_attrs.get("best_val_acc")
-        shown = ", ".join(f"{k.split('.', 1)[-1]}={fmt(v)}" for k, v in t.params.items())
-        shown = shown if len(shown) <= 90 else shown[:87] + "..."
-        out.append(
-            f"{t.number:6d} {t.values[0]:8.4f} {best if best is None else f'{best:8.4f}'} "
-            f"{_params(t.user_attrs.get('params')):>8} "
-            f"{len(epoch_accuracies(t)):6d}  {shown}"
-        )
+        cells = " ".join(c.rjust(w) for c, w in zip(top_cells(t), widths, strict=True))
+        lines = wrap(pairs(t.params, [n for n in names if n in varying]), VALUES_WIDTH)
+        out.append(f"{cells}  {lines[0]}")
+        out += [indent + line for line in lines[1:]]
+    if constant:
+        shared = wrap(pairs(constant, names), len(indent) + VALUES_WIDTH - 12)
+        out.append(f"same in all {len(rows)}: {shared[0]}")
+        out += ["  " + line for line in shared[1:]]
     return "\n".join(out)
 
 
