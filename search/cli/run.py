@@ -9,12 +9,19 @@ from search.run import options
 
 def cmd_run(args: argparse.Namespace) -> int:
     from search.results.console import top_table
+    from search.results.next_steps import next_text
     from search.run import start
+    from search.run.runner import storage_url
+    from search.study import resolve
 
     opts = options.from_args(args)
-    stored = start(opts)
+    study = resolve(opts.study)
+    stored = start(opts, study)
     if opts.worker_index is None:
         print(top_table(stored))
+        flags = {"artifacts": opts.artifacts, "data_dir": opts.data_dir, "device": opts.device}
+        if text := next_text(stored, storage_url(study, opts), **flags):
+            print(f"\n{text}")
     return 0
 
 
