@@ -78,7 +78,8 @@ class Estimate:
         out = [
             f"estimate: one trial about {duration(self.trial_s)} ({self.epochs} epochs of "
             f"{self.epoch_s:.1f} s, timed over {self.steps} steps of {self.what} on "
-            f"{self.device}); {self.trials} trials about {duration(self.unpruned_s)} without "
+            f"{self.device}); {self.trials} trial{'s' * (self.trials != 1)} about "
+            f"{duration(self.unpruned_s)} without "
             f"pruning, {pruned}{capped}"
         ]
         if self.device == "cpu" and min(self.pruned_s, self.timeout or self.pruned_s) > (
