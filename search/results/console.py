@@ -104,7 +104,6 @@ def top_table(study: optuna.Study, k: int = 5) -> str:
     if not rows:
         return "no completed trials yet"
     varying, constant = split_params(rows)
-    names = [*varying, *constant]
     widths = [6, 8, 8, 8, 6]
     head = " ".join(h.rjust(w) for h, w in zip(TOP_HEADER, widths, strict=True))
     out = [
@@ -114,12 +113,12 @@ def top_table(study: optuna.Study, k: int = 5) -> str:
     indent = " " * (len(head) + 2)
     for t in rows:
         cells = " ".join(c.rjust(w) for c, w in zip(top_cells(t), widths, strict=True))
-        lines = wrap(pairs(t.params, [n for n in names if n in varying]), VALUES_WIDTH)
+        lines = wrap(pairs(t.params, varying), VALUES_WIDTH)
         out.append(f"{cells}  {lines[0]}")
         out += [indent + line for line in lines[1:]]
     if constant:
         first = f"same in all {len(rows)}: "
-        shared = wrap(pairs(constant, names), len(indent) + VALUES_WIDTH - len(first))
+        shared = wrap(pairs(constant, list(constant)), len(indent) + VALUES_WIDTH - len(first))
         out.append(first + shared[0])
         out += ["  " + line for line in shared[1:]]
     return "\n".join(out)

@@ -388,7 +388,7 @@ def top_table_html(study: optuna.Study, top: int) -> str:
         + "</tr>"
         for t in rows
     )
-    shared = ", ".join(pairs(constant, [*varying, *constant]))
+    shared = ", ".join(pairs(constant, list(constant)))
     same = f"<p>Same in all {len(rows)}: {html.escape(shared)}</p>" if constant else ""
     caption = f"Top {len(rows)} of study {study.study_name} (validation accuracy, last epoch)"
     return (
