@@ -44,9 +44,12 @@ def _rungs(first: int, factor: int, epochs: int, offset: int) -> list[int]:
     return out
 
 
-def saving(name: str, *, epochs: int, options: dict[str, Any], rule=None) -> Saving:
+def saving(
+    name: str, *, epochs: int, options: dict[str, Any], rule=None, trials: int | None = None
+) -> Saving:
     """The typical saving of the pruner ``name`` with the preset's ``options`` on a study of
-    ``epochs`` epochs; ``rule`` is a Pareto study's own rule, when it has one."""
+    ``epochs`` epochs; ``rule`` is a Pareto study's own rule, when it has one. ``trials``,
+    where known, lets the median rule's first ``n_startup_trials`` (never stopped) count."""
     if isinstance(rule, EqualEpochHalving):
         f = rule.reduction_factor
         return Saving(
@@ -76,10 +79,15 @@ def saving(name: str, *, epochs: int, options: dict[str, Any], rule=None) -> Sav
         ) / sum(weights)
         return Saving(kept, f"Hyperband's {brackets} brackets each keep 1/{f} per rung")
     if name == "median":
-        warmup = int(o.get("n_warmup_steps", 0))
+        warmup, startup = int(o.get("n_warmup_steps", 0)), int(o.get("n_startup_trials", 0))
         first_check = min(epochs, warmup + 1)
+        kept = 0.5 + 0.5 * first_check / epochs
+        if trials:
+            unpruned = min(trials, startup)
+            kept = (unpruned + (trials - unpruned) * kept) / trials
         return Saving(
-            0.5 + 0.5 * first_check / epochs,
-            f"the median rule stops half the trials after epoch {first_check}",
+            kept,
+            f"the median rule stops half the trials after the first {startup} at epoch "
+            f"{first_check}",
         )
     return Saving(1.0, "no pruning")

@@ -68,7 +68,7 @@ class Estimate:
             f"{duration(self.pruned_s)} with its pruner ({self.saving.assumes}: about "
             f"{self.saving.kept:.0%} of the epochs)"
             if self.saving.kept < 1
-            else "no pruner"
+            else f"nothing saved by pruning ({self.saving.assumes})"
         )
         capped = (
             f"; the {duration(self.timeout)} timeout stops it first"
@@ -174,6 +174,7 @@ def measure(
             epochs=study.preset.epochs,
             options=study.preset.pruner.options,
             rule=study.pruning.rule,
+            trials=trials,
         ),
         timeout=timeout,
     )

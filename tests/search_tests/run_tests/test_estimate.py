@@ -23,6 +23,11 @@ def test_pruner_savings_follow_their_rungs() -> None:
     assert sha.kept == pytest.approx((2 + 2 / 3 + 2 / 9) / 6)
     assert "after epochs 2, 4" in sha.assumes
     assert saving("median", epochs=4, options={"n_warmup_steps": 1}).kept == 0.75
+    # Its first n_startup_trials are never stopped: 2 of 6 train whole, 4 at 75%.
+    median = saving("median", epochs=4, options={"n_warmup_steps": 1, "n_startup_trials": 2},
+                    trials=6)  # fmt: skip
+    assert median.kept == pytest.approx((2 + 4 * 0.75) / 6)
+    assert saving("median", epochs=4, options={}, trials=3).kept == 1.0  # 4 by default
     hyperband = saving("hyperband", epochs=15, options={}).kept
     assert saving("sha", epochs=15, options={}).kept < hyperband < 1  # gentler brackets too
     rule = EqualEpochHalving(epochs=9, costs=["params"])
