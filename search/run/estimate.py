@@ -62,6 +62,11 @@ class Estimate:
     def pruned_s(self) -> float:
         return self.trials * (self.setup_s + self.saving.kept * self.epochs * self.epoch_s)
 
+    @property
+    def expected_s(self) -> float:
+        """With the pruner's typical saving, and no longer than the timeout."""
+        return min(self.pruned_s, self.timeout) if self.timeout is not None else self.pruned_s
+
     def lines(self) -> list[str]:
         """The start line, and on a CPU a second one when the study is sized for a GPU."""
         pruned = (
@@ -72,23 +77,20 @@ class Estimate:
         )
         capped = (
             f"; the {duration(self.timeout)} timeout stops it first"
-            if self.timeout is not None and self.timeout < self.pruned_s
+            if self.expected_s < self.pruned_s
             else ""
         )
         out = [
             f"estimate: one trial about {duration(self.trial_s)} ({self.epochs} epochs of "
             f"{self.epoch_s:.1f} s, timed over {self.steps} steps of {self.what} on "
             f"{self.device}); {self.trials} trial{'s' * (self.trials != 1)} about "
-            f"{duration(self.unpruned_s)} without "
-            f"pruning, {pruned}{capped}"
+            f"{duration(self.unpruned_s)} without pruning, {pruned}{capped}"
         ]
-        if self.device == "cpu" and min(self.pruned_s, self.timeout or self.pruned_s) > (
-            CPU_TOO_LONG_S
-        ):
+        if self.device == "cpu" and self.expected_s > CPU_TOO_LONG_S:
             out.append(
-                f"this study is sized for a GPU and runs on a CPU here: for a search that ends "
-                f"in minutes try --study {', '.join(CPU_PRESETS[:-1])} or {CPU_PRESETS[-1]} "
-                "(`fmnist-search spaces` lists them)"
+                "this study is sized for a GPU and runs on a CPU here: try one sized for a "
+                f"CPU, --study {', '.join(CPU_PRESETS[:-1])} or {CPU_PRESETS[-1]} "
+                "(`fmnist-search spaces` lists every preset)"
             )
         return out
 
