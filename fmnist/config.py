@@ -8,6 +8,7 @@ so a typo in a preset or an exported config fails loudly instead of training the
 from __future__ import annotations
 
 import dataclasses
+import re
 import tomllib
 import types
 import typing
@@ -361,7 +362,20 @@ def load_toml(path: str | Path) -> tuple[RunConfig, dict[str, Any]]:
 
 
 def dump_toml(config: RunConfig, provenance: dict[str, Any] | None = None) -> str:
+    """The config (and its ``[provenance]``) as TOML, a short list on one line: a file meant
+    to be read, edited and diffed (tomli-w writes every list one value per line)."""
     data = to_dict(config)
     if provenance:
         data["provenance"] = provenance
-    return tomli_w.dumps(data)
+    return _SCALAR_ARRAY.sub(_one_line, tomli_w.dumps(data))
+
+
+# tomli-w's multi-line array of scalars: one literal per line, each ending in a comma.
+_SCALAR_ARRAY = re.compile(r"\[\n((?:[ ]+[^\[\]{}\n]+,\n)+)[ ]*\]")
+ONE_LINE_ARRAY_CHARS = 88  # a longer list stays one value per line
+
+
+def _one_line(match: re.Match[str]) -> str:
+    items = [line.strip().removesuffix(",") for line in match.group(1).splitlines()]
+    flat = "[" + ", ".join(items) + "]"
+    return flat if len(flat) <= ONE_LINE_ARRAY_CHARS else match.group(0)

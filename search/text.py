@@ -35,3 +35,14 @@ def table(title: str, header: Sequence[str], rows: Sequence[Sequence[Any]]) -> s
         if i == 0:
             out.append("  " + "  ".join("-" * w for w in widths))
     return "\n".join(out)
+
+
+def duration(seconds: float) -> str:
+    """Seconds as a person reads them: ``45 s``, ``3.2 min``, ``5.1 h``, ``3.4 days``."""
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 90 * 60:
+        return f"{seconds / 60:.1f} min"
+    if seconds < 48 * 3600:
+        return f"{seconds / 3600:.1f} h"
+    return f"{seconds / 86400:.1f} days"

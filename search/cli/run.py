@@ -6,14 +6,21 @@ import argparse
 
 from search.options import add_flags, from_args
 from search.results.console import top_table
+from search.results.next_steps import next_text
 from search.run import RunOptions, start
+from search.run.runner import storage_url
+from search.study import resolve
 
 
 def cmd_run(args: argparse.Namespace) -> int:
     opts = from_args(RunOptions, args)
-    stored = start(opts)
+    study = resolve(opts.study)
+    stored = start(opts, study)
     if opts.worker_index is None:
         print(top_table(stored))
+        flags = {"artifacts": opts.artifacts, "data_dir": opts.data_dir, "device": opts.device}
+        if text := next_text(stored, storage_url(study, opts), **flags):
+            print(f"\n{text}")
     return 0
 
 

@@ -21,6 +21,7 @@ import optuna
 
 from search.pruners._equal_epoch import CURVE, EqualEpochHalving, record_accuracy
 from search.pruners._optuna import OPTUNA_PRUNERS
+from search.pruners._savings import Saving, saving
 
 EQUAL_EPOCH = "equal-epoch"
 PARETO_PRUNERS = (EQUAL_EPOCH, "none")
@@ -30,9 +31,11 @@ __all__ = [
     "EQUAL_EPOCH",
     "EqualEpochHalving",
     "Pruning",
+    "Saving",
     "make",
     "names",
     "record_accuracy",
+    "saving",
 ]
 
 

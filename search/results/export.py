@@ -9,6 +9,7 @@ import optuna
 from optuna.trial import TrialState
 
 from fmnist.config import dump_toml
+from fmnist.data import FILES
 from search.errors import SearchError
 from search.results.confirm import budget_config, confirmed
 from search.storage.reference import reference
@@ -38,6 +39,14 @@ def chosen_trial(study: optuna.Study, number: int | None) -> optuna.trial.Frozen
     return trial
 
 
+def _train_images(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> int:
+    """Images the trial trained on: stored by a complete trial; else the study's split."""
+    if "train_images" in trial.user_attrs:
+        return int(trial.user_attrs["train_images"])
+    attrs = study.user_attrs
+    return int(attrs.get("subset") or FILES["train"][1].shape[0] - attrs.get("val_size", 0))
+
+
 def export(
     study: optuna.Study, number: int | None, path: Path, storage_url: str | None = None
 ) -> Path:
@@ -53,6 +62,9 @@ def export(
         "state": trial.state.name,
         "val_acc": val_acc,
         "best_val_acc": trial.user_attrs.get("best_val_acc", val_acc) or 0.0,
+        # How val_acc was trained, for the model card's like-with-like gap.
+        "val_epochs": len(curve),
+        "val_train_images": _train_images(study, trial),
         "split_fingerprint": study.user_attrs.get("split_fingerprint", ""),
         "space": study.user_attrs.get("space", ""),
         "space_version": study.user_attrs.get("space_version", 0),
@@ -67,6 +79,7 @@ def export(
             provenance |= {
                 "confirmed_val_acc": row["mean"],
                 "confirmed_seeds": len(row["per_seed"]),
+                "confirmed_epochs": confirmed(study)["epochs"],
             }
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(dump_toml(config, provenance))

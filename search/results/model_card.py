@@ -16,6 +16,7 @@ from fmnist.models.measure import cpu_latency_ms
 from fmnist.record import train_run
 from fmnist.train import resolve_device, throughput
 from search.errors import SearchError
+from search.results import gap
 from search.results.artifacts import artifacts_dir, attach_to_trial
 from search.storage import safe_url
 from search.storage.reference import study_of
@@ -77,8 +78,11 @@ def retrain(
             "std": statistics.stdev(accs) if len(accs) > 1 else 0.0,
         },
         "search_val_acc": provenance.get("val_acc"),
-        "val_to_test_gap": (
-            provenance["val_acc"] - statistics.fmean(accs) if "val_acc" in provenance else None
+        "val_to_test": gap.val_to_test(
+            provenance,
+            test_acc=statistics.fmean(accs),
+            epochs=config.epochs,
+            train_images=runs[0]["train_images"],
         ),
         "throughput": {
             "cpu_batch1_img_s": throughput(module, batch_size=1, device="cpu"),
@@ -103,6 +107,7 @@ def retrain(
         "device": runs[0]["device"],
         "precision": runs[0]["precision"],
     }
+    card["val_to_test_gap"] = card["val_to_test"] and card["val_to_test"]["gap"]
     card["paths"] = {"json": str(out / "model_card.json"), "markdown": str(out / "model_card.md")}
     (out / "model_card.json").write_text(json.dumps(card, indent=2))
     (out / "model_card.md").write_text(render_card(card))
@@ -116,7 +121,6 @@ def retrain(
 def render_card(card: dict[str, Any]) -> str:
     acc, tp, lock = card["test_acc"], card["throughput"], card["lockbox"]
     seeds = ", ".join(f"{s}: {a:.4f}" for s, a in acc["per_seed"].items())
-    gap = f"{card['val_to_test_gap']:+.4f}" if card["val_to_test_gap"] is not None else "n/a"
     study = (
         f"{lock['openings_on_study']} in all on study {lock['study']!r}"
         if lock["openings_on_study"] is not None
@@ -139,7 +143,7 @@ def render_card(card: dict[str, Any]) -> str:
         f"| test accuracy, mean +- std | {acc['mean']:.4f} +- {acc['std']:.4f} |",
         f"| test accuracy per seed | {seeds} |",
         f"| search validation accuracy | {card['search_val_acc']} |",
-        f"| validation-to-test gap | {gap} |",
+        f"| validation-to-test gap | {gap.describe(card['val_to_test'])} |",
         f"| CPU inference, batch 1 | {tp['cpu_batch1_img_s']:.0f} images/s |",
         f"| CPU inference, batch 32 | {tp['cpu_batch32_img_s']:.0f} images/s |",
         f"| GPU inference, batch 32 | {gpu} |",

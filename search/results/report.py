@@ -31,8 +31,10 @@ from optuna.trial import FrozenTrial, TrialState
 from fmnist.config import RunConfig, dump_toml, from_dict
 from search.results.artifacts import CONFUSION, CURVES
 from search.results.confirm import confirmed_table
-from search.results.console import front_table, top_table
+from search.results.console import TOP_HEADER, front_table, top_cells, top_table
+from search.results.varied import labels, pairs, split_params
 from search.study.lockbox import summary
+from search.text import fmt
 from search.trials import pruning_figures, ranked
 
 
@@ -354,8 +356,35 @@ def markdown(study: optuna.Study, report: Report, *, top: int, storage_label: st
 def top_text(study: optuna.Study, top: int) -> str:
     """The top-k table, the front of accuracy against costs, the confirmed ranking and the
     lockbox ledger, as ``show`` prints them."""
-    return "\n\n".join(
-        [top_table(study, top), front_table(study), confirmed_table(study), summary(study)]
+    return "\n\n".join([top_table(study, top), _rest_text(study)])
+
+
+def _rest_text(study: optuna.Study) -> str:
+    return "\n\n".join([front_table(study), confirmed_table(study), summary(study)])
+
+
+def top_table_html(study: optuna.Study, top: int) -> str:
+    """The top-k trials as an HTML table: a column per parameter that differs between them,
+    then one line naming the parameters they share."""
+    rows = ranked(study)[:top]
+    if not rows:
+        return "<p>No completed trials yet.</p>"
+    varying, constant = split_params(rows)
+    label = labels([*varying, *constant])
+    head = "".join(f"<th>{html.escape(h)}</th>" for h in [*TOP_HEADER, *map(label.get, varying)])
+    body = "".join(
+        "<tr>"
+        + "".join(f"<td>{html.escape(c)}</td>" for c in top_cells(t))
+        + "".join(f"<td>{html.escape(fmt(t.params.get(n)))}</td>" for n in varying)
+        + "</tr>"
+        for t in rows
+    )
+    shared = ", ".join(pairs(constant, list(constant)))
+    same = f"<p>Same in all {len(rows)}: {html.escape(shared)}</p>" if constant else ""
+    caption = f"Top {len(rows)} of study {study.study_name} (validation accuracy, last epoch)"
+    return (
+        f'<table class="top"><caption>{html.escape(caption)}</caption>'
+        f"<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>{same}"
     )
 
 
@@ -365,7 +394,8 @@ def summary_html(study: optuna.Study, top: int) -> str:
         f"<p>{trial_counts(study)} Pruning: "
         f"{f['epochs_trained']} epochs trained against {f['epochs_without_pruning']} "
         "without pruning.</p>\n"
-        f"<pre>{html.escape(top_text(study, top))}</pre>"
+        f"{top_table_html(study, top)}\n"
+        f"<pre>{html.escape(_rest_text(study))}</pre>"
     )
 
 
@@ -404,6 +434,9 @@ def _page(study: optuna.Study, summary: str, report: Report, sections: list[str]
 <style>
 body {{ font-family: sans-serif; margin: 1.5em; max-width: 1400px; }}
 pre {{ background: #f4f4f4; padding: 0.8em; overflow-x: auto; }}
+table.top {{ border-collapse: collapse; margin-bottom: 0.5em; }}
+table.top th, table.top td {{ border: 1px solid #ccc; padding: 0.2em 0.6em; text-align: right; }}
+caption {{ text-align: left; font-weight: bold; }}
 .slices {{ display: flex; flex-wrap: wrap; gap: 1em; }}
 .slices section {{ width: 440px; }}
 figure {{ display: inline-block; margin: 0 1em 1em 0; }}

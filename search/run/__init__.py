@@ -1,7 +1,7 @@
 """Running a search: its options (``options``), one process's run (``runner``), K local
 worker processes (``launcher``) or N on a Ray cluster (``ray_launcher``), a worker's loop
-(``worker``), one trial (``objective``) and the failpoints the reliability tests inject
-(``faults``)."""
+(``worker``), one trial (``objective``), the timed estimate printed before the first trial
+(``estimate``) and the failpoints the reliability tests inject (``faults``)."""
 
 from __future__ import annotations
 

@@ -144,8 +144,10 @@ class Objective:
         artifacts: Path | None = None,
         trial_callbacks: TrialCallbacks | None = None,
         deadline: float | None = None,
+        on_epoch: Callable[[float], None] | None = None,
     ) -> None:
         self.study = study
+        self.on_epoch = on_epoch  # hears each trained epoch's seconds (the study's progress)
         self.deadline = deadline  # time.monotonic() past which a running trial stops
         self.trial_callbacks = trial_callbacks
         # Stored on every trial before it trains, so pruned and failed trials carry it too.
@@ -225,7 +227,7 @@ class Objective:
         if reason := check(trial, self.study.constraints, measures):  # before any training
             TrialLine(trial.number, config.epochs, params, self.prefix).finish("REJECTED", reason)
             raise optuna.TrialPruned(f"over budget: {reason}")
-        line = TrialLine(trial.number, config.epochs, params, self.prefix)
+        line = TrialLine(trial.number, config.epochs, params, self.prefix, on_epoch=self.on_epoch)
         ckpt = self.ckpt_path(trial.number)
         ckpt.parent.mkdir(parents=True, exist_ok=True)
         reporter = EpochReporter(trial, line, ckpt, self.study.pruning.rule, self.deadline)

@@ -23,6 +23,7 @@ from fmnist.train import resolve_device
 from search.errors import SearchError
 from search.results.artifacts import artifacts_dir
 from search.results.console import StudyProgress
+from search.run import estimate
 from search.run.objective import Interrupted, Objective
 from search.run.options import RunOptions
 from search.run.worker import MAX_FAILS_IN_A_ROW, signals_interrupt, work
@@ -114,6 +115,29 @@ def run(study: ResolvedStudy, opts: RunOptions) -> optuna.Study:
     stored = open_study(study, opts)
     url, goal = storage_url(study, opts), target(study, opts)
     prefix = "" if opts.worker_index is None else f"[w{opts.worker_index}] "
+    missing = goal - finished_count(stored)
+    if missing <= 0:
+        if opts.worker_index is None:
+            print(
+                f"study {stored.study_name!r} already has {goal} finished trials; "
+                "raise --n-trials to run more"
+            )
+        return stored
+    progress = None
+    if opts.worker_index is None:
+        print(
+            f"study {stored.study_name!r}: {missing} of {goal} trials to run "
+            f"(space {study.space.name}, {study.preset.epochs} epochs, pruner "
+            f"{study.preset.pruner.name}, device {device})",
+            flush=True,
+        )
+        seed = study.preset.sampler.seed if opts.seed is None else opts.seed
+        found = estimate.measure(
+            study, device=device, data_dir=opts.data_dir, trials=missing, seed=seed, timeout=timeout
+        )
+        print("\n".join(found.lines()), flush=True)
+        kept = found.epochs * found.saving.kept
+        progress = StudyProgress(stored, goal, deadline, epochs_per_trial=kept)
     objective = Objective(
         study,
         data_dir=opts.data_dir,
@@ -125,22 +149,8 @@ def run(study: ResolvedStudy, opts: RunOptions) -> optuna.Study:
         artifacts=artifacts_dir(opts.artifacts, url, opts.out_dir),
         trial_callbacks=opts.trial_callbacks,
         deadline=deadline,
+        on_epoch=progress.epoch if progress else None,
     )
-    missing = goal - finished_count(stored)
-    if missing <= 0:
-        if opts.worker_index is None:
-            print(
-                f"study {stored.study_name!r} already has {goal} finished trials; "
-                "raise --n-trials to run more"
-            )
-        return stored
-    if opts.worker_index is None:
-        print(
-            f"study {stored.study_name!r}: {missing} of {goal} trials to run "
-            f"(space {study.space.name}, {study.preset.epochs} epochs, pruner "
-            f"{study.preset.pruner.name}, device {device})"
-        )
-    progress = StudyProgress(stored, goal, deadline) if opts.worker_index is None else None
     with signals_interrupt():
         try:
             ran = work(

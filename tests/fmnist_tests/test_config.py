@@ -286,3 +286,22 @@ def test_unreadable_config_file_is_one_line(tmp_path: Path, make: Any, words: st
     with pytest.raises(ConfigError, match=words) as err:
         load_toml(path)
     assert str(path) in str(err.value) and "\n" not in str(err.value)
+
+
+def test_short_lists_are_written_on_one_line() -> None:
+    """A file meant to be read and diffed: ``widths = [16, 32, 64]``, not one value per line;
+    a list too long for a line, and strings with brackets and commas, still round-trip."""
+    config = CONFIGS["vgg-deep"]
+    provenance = {
+        "seeds": [1, 2, 3],
+        "notes": ["a, b", "[c]", 'quote "d"'],
+        "long": list(range(100, 140)),
+        "nested": [[1, 2], [3]],
+    }
+    text = dump_toml(config, provenance)
+    assert "widths = [16, 32, 64]\n" in text
+    assert "seeds = [1, 2, 3]\n" in text
+    assert "long = [\n" in text  # 40 values do not fit one line
+    data = tomllib.loads(text)
+    assert data.pop("provenance") == provenance
+    assert from_dict(RunConfig, data) == config

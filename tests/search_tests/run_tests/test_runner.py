@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import re
 import signal
 import time
 from collections import Counter
@@ -119,11 +120,12 @@ def test_quick_prints_a_line_per_trial_and_the_top_five(quick_study: QuickStudy)
     study = quick_study.load()
     lines, budget = quick_study.out.splitlines(), study.user_attrs["epochs"]
     for t in study.get_trials():
-        (line,) = [line for line in lines if line.startswith(f"trial {t.number:4d} ")]
+        (line,) = [line for line in lines if line.startswith(f"trial {t.number:4d}  params")]
         assert t.state.name in line and f"epoch {len(t.intermediate_values):3d}/{budget}" in line
     best = ranked(study)[:5]  # the top five, or every complete trial where fewer
     header = lines.index(f"top {len(best)} of study 'quick' (validation accuracy, last epoch):")
-    rows = lines[header + 2 : header + 2 + len(best)]
+    # A row's values may wrap onto lines of their own, which start with spaces and a name.
+    rows = [row for row in lines[header + 2 :] if re.match(r" *\d+ ", row)][: len(best)]
     assert [int(row.split()[0]) for row in rows] == [t.number for t in best]
     assert [float(row.split()[1]) for row in rows] == [round(t.value, 4) for t in best]
 
