@@ -29,6 +29,9 @@ import optuna
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from tests.testing import smallest  # noqa: E402
+
 PRESET = "tests/testing.py SMALLEST"
 
 
@@ -116,8 +119,6 @@ def main() -> None:
     a = parser.parse_args()
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
     os.environ.setdefault("RAY_AUTH_MODE", "disabled")  # a throwaway local cluster: no token
-    from tests.testing import smallest
-
     out = Path(a.out)
     preset = smallest(out)
     import ray
