@@ -156,7 +156,7 @@ def test_a_region_shown_in_no_doc_fails(copy: Path, capsys: pytest.CaptureFixtur
     assert code == 1
     assert lines == [
         "docs_figures: region 'bench-peer' (docs/results/bench-peer.json) is shown in no doc: "
-        "put its markers in one or drop it from REGIONS; run python tools/docs_figures.py"
+        "put its markers in one or drop it from REGIONS"
     ]
 
 
