@@ -19,7 +19,8 @@ To add a figure: run its command so that it writes ``docs/results/NAME.json`` (o
 JSON the command wrote there, unchanged), add a ``Region`` to ``REGIONS`` with a template,
 put the two markers where it goes in the doc, and run this tool. ``--check`` (which CI runs)
 reads files only, so it takes a second; it fails on a region whose text is not what its
-result file renders, on an unknown or unclosed marker and on a region no doc shows.
+result file renders, on a result file whose recorded command line (``argv``) is not the
+region's command, on an unknown or unclosed marker and on a region no doc shows.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from __future__ import annotations
 import argparse
 import json
 import re
+import shlex
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -139,6 +141,22 @@ class FiguresError(Exception):
     """A doc or a result file the tool cannot read: one line, exit 2."""
 
 
+def check_argv(region: Region, data: dict[str, Any]) -> None:
+    """A result file that records its command line (``argv``) was written by the region's
+    command: the same arguments after the same program."""
+    argv = data.get("argv")
+    if not isinstance(argv, list) or not argv:
+        return
+    tokens = shlex.split(region.command)
+    program = Path(argv[0]).name
+    starts = [i for i, t in enumerate(tokens) if Path(t).name == program]
+    if not any(tokens[i + 1 :] == argv[1:] for i in starts):
+        raise FiguresError(
+            f"{region.result} was written by `{shlex.join([program, *argv[1:]])}`, not by "
+            f"`{region.command}`: rerun the region's command, or change it in REGIONS"
+        )
+
+
 def docs(root: Path) -> list[Path]:
     return [root / "README.md", *sorted((root / "docs").glob("*.md"))]
 
@@ -157,6 +175,7 @@ def render(name: str, region: Region, *, root: Path, inline: bool) -> str:
         )
     try:
         data = json.loads(path.read_text())
+        check_argv(region, data)
         body = region.render(data)
         commit = _commit(data)
     except (ValueError, KeyError, TypeError) as e:

@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from tools import distributed_bench
 from tools import docs_figures as df
 from tools import reliability_table as rt
 
@@ -182,3 +183,26 @@ def test_a_result_file_another_command_wrote_is_one_line(
     assert lines[0].startswith(
         f"docs_figures: {RELIABILITY} is not what `python tools/reliability_table.py"
     )
+
+
+def test_a_result_file_from_another_command_line_is_refused(
+    copy: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    region = df.REGIONS["distributed"]
+    args = region.command.split()[2:]  # after `python tools/distributed_bench.py`
+    rows = [{"launcher": name, "wall_s": 60.0, "span_s": 24.0} for name in ("local", "ray")]
+    report = dict(preset="p", trials=12, workers=2, cpus=2, load_average=1.0, commit="abc1234",
+                  placement_s=5.0, rows=rows)  # fmt: skip
+    result = copy / region.result
+    result.parent.mkdir(exist_ok=True)
+    result.write_text(json.dumps(report | {"argv": ["tools/distributed_bench.py", *args]}))
+    assert df.main(["--root", str(copy)]) == 0
+    assert distributed_bench.markdown(report) in (copy / "docs" / "DISTRIBUTED.md").read_text()
+    shorter = ["tools/distributed_bench.py", "--trials", "2", *args[2:]]
+    result.write_text(json.dumps(report | {"argv": shorter}))
+    code, lines = check(copy, capsys)
+    assert (code, lines) == (2, [
+        f"docs_figures: {region.result} was written by `distributed_bench.py --trials 2 "
+        f"{' '.join(args[2:])}`, not by `{region.command}`: rerun the region's command, or "
+        "change it in REGIONS"
+    ])  # fmt: skip
