@@ -1,36 +1,42 @@
 """Figures for docs/DISTRIBUTED.md: one small study run with ``--workers K`` on this machine
 and with ``--ray`` on a one-node Ray cluster started here, same K, same PostgreSQL.
 
-    python tools/distributed_bench.py [--trials 12] [--workers 2] [--storage URL]
+    python tools/distributed_bench.py [--trials 12] [--workers 2] [--storage URL] [--json PATH]
 
 Prints, per launcher, the wall time of the whole command, trials per hour, and the seconds per
 trial between the first trial's start and the last one's end (the steady state: workers up,
 claiming trials from the storage). Ray adds a one-time cost (connecting, placing the worker
 actors, which the script also times alone) and should add nothing per trial, since trials are
-claimed from the storage, not from Ray.
+claimed from the storage, not from Ray. The study is the fault suite's smallest preset
+(``tests/testing.py``'s ``SMALLEST``: a 4-wide ResNet, 200 training images, one epoch), written
+into ``--out``. ``--json`` also writes the figures with the commit and machine, the result file
+docs/DISTRIBUTED.md renders (``tools/docs_figures.py``).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import subprocess
 import sys
 import time
 import uuid
 from pathlib import Path
+from typing import Any
 
 import optuna
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # run as a script: the checkout's packages, not an installed copy
 from search.run.ray_launcher import Worker  # noqa: E402
+from tests.testing import smallest  # noqa: E402
 
-TINY = ROOT / "tests" / "reliability_tests" / "tiny.toml"  # 1 epoch on 200 images
+PRESET = "tests/testing.py SMALLEST"
 
 
-def run(args: list[str], storage: str, name: str, out: Path) -> float:
-    command = [sys.executable, "-m", "search.cli", "run", "--study", str(TINY)]
+def run(args: list[str], preset: Path, storage: str, name: str, out: Path) -> float:
+    command = [sys.executable, "-m", "search.cli", "run", "--study", str(preset)]
     command += ["--storage", storage, "--study-name", name, "--out", str(out), *args]
     start = time.perf_counter()
     done = subprocess.run(
@@ -43,6 +49,11 @@ def run(args: list[str], storage: str, name: str, out: Path) -> float:
     if done.returncode:
         sys.exit(f"distributed_bench: {' '.join(command)} failed:\n{done.stderr[-2000:]}")
     return time.perf_counter() - start
+
+
+def _git(*args: str) -> str:
+    done = subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True)
+    return done.stdout.strip()
 
 
 def span_s(storage: str, name: str) -> float:
@@ -67,15 +78,47 @@ def placement_s(workers: int) -> float:
     return seconds
 
 
+def markdown(report: dict[str, Any]) -> str:
+    """The figures as docs/DISTRIBUTED.md shows them."""
+    rows = report["rows"]
+    trials = report["trials"]
+    lines = [
+        f"{trials} trials of {report['preset']}, {report['workers']} workers, PostgreSQL, "
+        f"{report['cpus']} CPUs (load average {report['load_average']:.1f} at the end: other "
+        f"work on the machine counts), commit {report['commit']}",
+        "",
+        "| launcher | wall s | trials/hour (wall) | s per trial (first start to last end) |",
+        "|---|---:|---:|---:|",
+    ]
+    for r in rows:
+        lines.append(
+            f"| {r['launcher']} | {r['wall_s']:.1f} | {trials / r['wall_s'] * 3600:.0f} | "
+            f"{r['span_s'] / trials:.2f} |"
+        )
+    local, ray_row = rows
+    lines += [
+        "",
+        f"Ray, once per run: {ray_row['wall_s'] - local['wall_s']:+.1f} s of wall time over the "
+        f"local launcher; placing {report['workers']} worker actors alone takes "
+        f"{report['placement_s']:.2f} s",
+        f"Ray, per trial (steady state): {(ray_row['span_s'] - local['span_s']) / trials:+.2f} s "
+        "against the local launcher",
+    ]
+    return "\n".join(lines)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--trials", type=int, default=12)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--storage", default="postgresql+psycopg://postgres@127.0.0.1:5432/test")
     parser.add_argument("--out", default="/tmp/distributed-bench")
+    parser.add_argument("--json", type=Path, help="also write the figures here, as JSON")
     a = parser.parse_args()
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
     os.environ.setdefault("RAY_AUTH_MODE", "disabled")  # a throwaway local cluster: no token
+    out = Path(a.out)
+    preset = smallest(out)
     import ray  # heavy; imported once the RAY_* settings above are set
 
     ray.init(num_cpus=a.workers, include_dashboard=False, log_to_driver=False)
@@ -85,31 +128,28 @@ def main() -> None:
     rows = []
     for label, extra in (("local --workers", []), ("Ray --ray", ["--ray", address])):
         name = f"bench-{uuid.uuid4().hex[:8]}"
-        wall = run([*common, *extra], a.storage, name, Path(a.out))
-        span = span_s(a.storage, name)
-        rows.append((label, wall, span))
+        wall = run([*common, *extra], preset, a.storage, name, out)
+        rows.append({"launcher": label, "wall_s": wall, "span_s": span_s(a.storage, name)})
     ray.shutdown()
-    commit = subprocess.run(
-        ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True
-    ).stdout.strip()
-    print(
-        f"{a.trials} trials of {TINY.relative_to(ROOT)}, {a.workers} workers, PostgreSQL, "
-        f"{os.cpu_count()} CPUs (load average {os.getloadavg()[0]:.1f} at the end: other "
-        f"work on the machine counts), commit {commit}\n"
-    )
-    print("| launcher | wall s | trials/hour (wall) | s per trial (first start to last end) |")
-    print("|---|---:|---:|---:|")
-    for label, wall, span in rows:
-        print(f"| {label} | {wall:.1f} | {a.trials / wall * 3600:.0f} | {span / a.trials:.2f} |")
-    (_, local_wall, local_span), (_, ray_wall, ray_span) = rows
-    print(
-        f"\nRay, once per run: {ray_wall - local_wall:+.1f} s of wall time over the local "
-        f"launcher; placing {a.workers} worker actors alone takes {placed:.2f} s"
-    )
-    print(
-        f"Ray, per trial (steady state): {(ray_span - local_span) / a.trials:+.2f} s "
-        "against the local launcher"
-    )
+    commit = _git("rev-parse", "--short", "HEAD")
+    if _git("status", "--porcelain", "--untracked-files=no"):
+        commit += "+dirty"
+    report = {
+        "argv": sys.argv,
+        "preset": PRESET,
+        "trials": a.trials,
+        "workers": a.workers,
+        "cpus": os.cpu_count(),
+        "load_average": os.getloadavg()[0],
+        "commit": commit,
+        "placement_s": placed,
+        "rows": rows,
+    }
+    print(markdown(report))
+    if a.json:
+        a.json.parent.mkdir(parents=True, exist_ok=True)
+        a.json.write_text(json.dumps(report, indent=2) + "\n")
+        print(f"\nwrote {a.json}")
 
 
 if __name__ == "__main__":

@@ -3,11 +3,13 @@ storage backend, the trials asked for and finished, the faults injected, and the
 or duplicated, as JSON and Markdown, with the commit and machine it ran on.
 
     python tools/reliability_table.py                      # the whole suite (minutes)
-    python tools/reliability_table.py --update docs/RELIABILITY.md
+    python tools/reliability_table.py --out docs/results/reliability   # docs/RELIABILITY.md's
     python tools/reliability_table.py -- -k unreachable    # pytest options after --
 
 Each test records its row through the suite's ``ledger`` fixture into the file named by
 FMNIST_RELIABILITY_ROWS; a test that failed or skipped before recording keeps its outcome.
+docs/RELIABILITY.md shows ``markdown`` of the committed docs/results/reliability/reliability.json
+(``python tools/docs_figures.py`` renders it).
 Exit status: pytest's.
 """
 
@@ -16,7 +18,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import shlex
 import subprocess
 import sys
@@ -31,7 +32,6 @@ from fmnist_bench.machine import cpu_model  # noqa: E402
 SUITE = "tests/reliability_tests"
 ROWS_ENV = "FMNIST_RELIABILITY_ROWS"
 DIRTY = " (with uncommitted changes)"
-BEGIN, END = "<!-- reliability-table:begin -->", "<!-- reliability-table:end -->"
 COLUMNS = (
     ("test", "test"),
     ("backend", "storage"),
@@ -117,21 +117,11 @@ def totals(rows: list[dict[str, Any]]) -> dict[str, Any]:
     return out
 
 
-def update(doc: Path, table: str) -> None:
-    """Replace the table between the markers in ``doc``."""
-    text = doc.read_text()
-    pattern = re.compile(re.escape(BEGIN) + ".*?" + re.escape(END), re.S)
-    if not pattern.search(text):
-        raise SystemExit(f"reliability_table: {doc} has no {BEGIN} ... {END} block to replace")
-    doc.write_text(pattern.sub(lambda _: f"{BEGIN}\n{table}\n{END}", text))
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument(
         "--out", help="folder for the JSON and Markdown (default runs/reliability/<time>)"
     )
-    parser.add_argument("--update", type=Path, help="a Markdown file whose table block to replace")
     parser.add_argument("pytest_args", nargs="*", help="passed to pytest (after --)")
     args = parser.parse_args(argv)
     out = Path(args.out or ROOT / f"runs/reliability/{time.strftime('%Y%m%d-%H%M%S')}")
@@ -168,9 +158,6 @@ def main(argv: list[str] | None = None) -> int:
     (out / "reliability.md").write_text(table + "\n")
     print(table)
     print(f"\nwrote {out / 'reliability.json'} and {out / 'reliability.md'}")
-    if args.update:
-        update(args.update, table)
-        print(f"updated the table in {args.update}")
     return code
 
 

@@ -1,5 +1,5 @@
-"""The reliability table: rows joined with outcomes, totals, and the doc block it replaces;
-and one real test of the suite run through the tool."""
+"""The reliability table: rows joined with outcomes and totals; and one real test of the
+suite run through the tool."""
 
 from __future__ import annotations
 
@@ -35,16 +35,6 @@ def test_rows_join_outcomes_and_keep_tests_that_never_recorded() -> None:
     assert "| `a[sqlite]` | sqlite | 4 | passed | 160 | 160 | 0 | none | 0 | 0 | 3 |" in table
     assert "skipped: redis server not reachable" in table
     assert "commit `abc`" in table and "160 finished trials of 160 asked" in table
-
-
-def test_update_replaces_only_the_marked_block(tmp_path: Path) -> None:
-    doc = tmp_path / "doc.md"
-    doc.write_text(f"before\n{rt.BEGIN}\nold\n{rt.END}\nafter\n")
-    rt.update(doc, "new table")
-    assert doc.read_text() == f"before\n{rt.BEGIN}\nnew table\n{rt.END}\nafter\n"
-    doc.write_text("no block")
-    with pytest.raises(SystemExit, match="no .* block"):
-        rt.update(doc, "x")
 
 
 @pytest.mark.slow

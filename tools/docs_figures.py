@@ -1,0 +1,268 @@
+"""Every measured figure in README.md and docs/*.md, rendered from the file a command wrote.
+
+    python tools/docs_figures.py            # rewrite every figures region from its result file
+    python tools/docs_figures.py --check    # change nothing; one line per region that differs
+
+A figure lives in a doc between two markers, on lines of their own or inside a sentence:
+
+    <!-- figures: bench-throughput -->
+    (written by this tool from the region's result file: edit the template, never the text)
+    <!-- /figures -->
+
+The name picks an entry of ``REGIONS``: the result file, committed under ``docs/results/``
+and exactly as a command wrote it (bench ``--json``, a model card, a tool's JSON), the command
+that writes it, and a template that turns its JSON into Markdown. Each region ends by naming
+that command and the commit the result file records. A region whose result file is absent says
+so in one line: not rerun since the commit of its last figures, and the command to run.
+
+To add a figure: run its command so that it writes ``docs/results/NAME.json`` (or copy the
+JSON the command wrote there, unchanged), add a ``Region`` to ``REGIONS`` with a template,
+put the two markers where it goes in the doc, and run this tool. ``--check`` (which CI runs)
+reads files only, so it takes a second; it fails on a region whose text is not what its
+result file renders, on a result file whose recorded command line (``argv``) is not the
+region's command, on an unknown or unclosed marker and on a region no doc shows.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import shlex
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from tools import distributed_bench, reliability_table  # noqa: E402
+
+MARK = re.compile(r"<!-- figures: ([\w.-]+) -->(.*?)<!-- /figures -->", re.S)
+OPEN = re.compile(r"<!-- figures: ?([^>]*?) ?-->")
+CLOSE = "<!-- /figures -->"
+
+Render = Callable[[dict[str, Any]], str]
+
+
+@dataclass(frozen=True)
+class Region:
+    """One generated region: ``render`` turns ``result`` (a JSON a command wrote) into text;
+    ``render`` None means no figures are shown until the result file exists and a template
+    is written for it. ``since`` is the commit of the figures last shown there."""
+
+    result: str
+    command: str
+    render: Render | None = None
+    since: str = ""
+
+
+def _commit(data: dict[str, Any]) -> str:
+    """The commit a result file records, in whichever place its command puts it."""
+    machine = data.get("machine")  # the bench keeps it there
+    bench = machine.get("git_commit") if isinstance(machine, dict) else None
+    commit = bench or data.get("git_commit") or data.get("commit") or "unknown"
+    dirty = "+dirty" if data.get("dirty") else ""
+    return commit[:7] + commit[40:] + dirty if len(commit) >= 40 else commit + dirty
+
+
+REGIONS: dict[str, Region] = {
+    "bench-throughput": Region(
+        "docs/results/bench-throughput.json",
+        "fmnist-bench run --parts throughput --images 1024 --epochs 6 --repeats 3 "
+        "--json docs/results/bench-throughput.json",
+        since="de4e2ea",
+    ),
+    "bench-default": Region(
+        "docs/results/bench-default.json",
+        "fmnist-bench run --device cpu --json docs/results/bench-default.json",
+        since="8664af5",
+    ),
+    "bench-fastpath": Region(
+        "docs/results/bench-fastpath.json",
+        "fmnist-bench run --parts fastpath --run-configs vgg,resnet --images 1024 "
+        "--epochs 6 --repeats 2 --json docs/results/bench-fastpath.json",
+        since="de4e2ea",
+    ),
+    "bench-accuracy": Region(
+        "docs/results/bench-accuracy.json",
+        "fmnist-bench run --parts accuracy --json docs/results/bench-accuracy.json",
+        since="de4e2ea",
+    ),
+    "bench-peer": Region(
+        "docs/results/bench-peer.json",
+        "fmnist-bench run --parts peer --device cpu --work-dir work "
+        "--json docs/results/bench-peer.json",
+        since="a3c7082",
+    ),
+    "quick-card": Region(
+        "docs/results/quick-card.json",
+        "fmnist-search run --study quick --device cpu && fmnist-search confirm --study quick "
+        "--top 2 --seeds 2 -o quick-best.toml && fmnist-search retrain quick-best.toml "
+        "--seeds 3 --device cpu --out retrain-quick && cp retrain-quick/model_card.json "
+        "docs/results/quick-card.json",
+        since="eec35b5",
+    ),
+    "cpu-card": Region(
+        "docs/results/cpu-card.json",
+        "fmnist-search run --study cpu --device cpu && fmnist-search confirm --study cpu "
+        "--top 2 --seeds 2 -o cpu-best.toml --device cpu && fmnist-search retrain "
+        "cpu-best.toml --seeds 3 --device cpu --out retrain-cpu && cp "
+        "retrain-cpu/model_card.json docs/results/cpu-card.json",
+        since="a3c7082",
+    ),
+    "tiny-cpu-card": Region(
+        "docs/results/tiny-cpu-card.json",
+        "fmnist-search run --study tiny-cpu --device cpu && fmnist-search confirm --study "
+        "tiny-cpu --top 2 --seeds 2 -o tiny-best.toml --device cpu && fmnist-search retrain "
+        "tiny-best.toml --seeds 3 --device cpu --out retrain-tiny && cp "
+        "retrain-tiny/model_card.json docs/results/tiny-cpu-card.json",
+        since="a3c7082",
+    ),
+    "distributed": Region(
+        "docs/results/distributed.json",
+        "python tools/distributed_bench.py --trials 12 --workers 2 "
+        "--json docs/results/distributed.json",
+        distributed_bench.markdown,
+        since="469392e",
+    ),
+    "reliability": Region(
+        "docs/results/reliability/reliability.json",
+        "python tools/reliability_table.py --out docs/results/reliability",
+        reliability_table.markdown,
+        since="2417401",
+    ),
+}
+
+
+class FiguresError(Exception):
+    """A doc or a result file the tool cannot read: one line, exit 2."""
+
+
+def check_argv(region: Region, data: dict[str, Any]) -> None:
+    """A result file that records its command line (``argv``) was written by the region's
+    command: the same arguments after the same program."""
+    argv = data.get("argv")
+    if not isinstance(argv, list) or not argv:
+        return
+    tokens = shlex.split(region.command)
+    program = Path(argv[0]).name
+    starts = [i for i, t in enumerate(tokens) if Path(t).name == program]
+    if not any(tokens[i + 1 :] == argv[1:] for i in starts):
+        raise FiguresError(
+            f"{region.result} was written by `{shlex.join([program, *argv[1:]])}`, not by "
+            f"`{region.command}`: rerun the region's command, or change it in REGIONS"
+        )
+
+
+def docs(root: Path) -> list[Path]:
+    return [root / "README.md", *sorted((root / "docs").glob("*.md"))]
+
+
+def render(name: str, region: Region, *, root: Path, inline: bool) -> str:
+    """What the region between the markers should hold."""
+    path = root / region.result
+    if not path.exists():
+        since = f" since {region.since}" if region.since else ""
+        text = f"Not rerun{since}; run `{region.command}` to regenerate."
+        return text if inline else f"\n{text}\n"
+    if region.render is None:
+        raise FiguresError(
+            f"{region.result} exists but region {name!r} has no template: add one to "
+            "REGIONS in tools/docs_figures.py"
+        )
+    try:
+        data = json.loads(path.read_text())
+        check_argv(region, data)
+        body = region.render(data)
+        commit = _commit(data)
+    except (ValueError, KeyError, TypeError) as e:
+        raise FiguresError(
+            f"{region.result} is not what `{region.command}` writes ({type(e).__name__}: {e}); "
+            "rerun the command"
+        ) from None
+    if inline:
+        return f"{body} (`{region.command}`, commit {commit})"
+    source = f"Printed from `{region.result}`, written by `{region.command}` on commit {commit}."
+    return f"\n{body}\n\n{source}\n"
+
+
+def check_markers(rel: str, text: str) -> None:
+    """Every opening marker names a region and is closed before the next one opens."""
+    opened = [(m.start(), m.group(1)) for m in OPEN.finditer(text)]
+    closed = [m.start() for m in re.finditer(re.escape(CLOSE), text)]
+    for i, (start, name) in enumerate(opened):
+        if name not in REGIONS:
+            raise FiguresError(
+                f"{rel}: unknown figures region {name!r}; known: {', '.join(REGIONS)}"
+            )
+        end = opened[i + 1][0] if i + 1 < len(opened) else len(text)
+        if not any(start < c < end for c in closed):
+            raise FiguresError(f"{rel}: region {name!r} has no {CLOSE} before the next region")
+    if len(closed) != len(opened):
+        raise FiguresError(f"{rel}: {len(closed)} {CLOSE} markers for {len(opened)} regions")
+
+
+def regenerate(root: Path, *, write: bool) -> tuple[list[str], list[str]]:
+    """Render every region of every doc and write the docs (or not); return one line per
+    region whose text differed, and one per region that no doc shows."""
+    differences, shown = [], set()
+    for doc in docs(root):
+        if not doc.exists():
+            continue
+        rel = str(doc.relative_to(root))
+        text = doc.read_text()
+        check_markers(rel, text)
+
+        def replace(m: re.Match[str], rel: str = rel) -> str:
+            name, old = m.group(1), m.group(2)
+            region = REGIONS[name]
+            shown.add(name)
+            new = render(name, region, root=root, inline=not old.startswith("\n"))
+            if new != old:
+                source = (
+                    f"what {region.result} renders"
+                    if (root / region.result).exists()
+                    else f"its rerun note ({region.result} is absent)"
+                )
+                differences.append(f"{rel}: region {name!r} differs from {source}")
+            return f"<!-- figures: {name} -->{new}{CLOSE}"
+
+        new_text = MARK.sub(replace, text)
+        if write and new_text != text:
+            doc.write_text(new_text)
+    unshown = [
+        f"region {name!r} ({REGIONS[name].result}) is shown in no doc: put its markers in one "
+        "or drop it from REGIONS"
+        for name in REGIONS
+        if name not in shown
+    ]
+    return differences, unshown
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "--check", action="store_true", help="write nothing; fail if any region differs"
+    )
+    parser.add_argument("--root", type=Path, default=ROOT, help="the checkout (default: this)")
+    args = parser.parse_args(argv)
+    try:
+        differences, unshown = regenerate(args.root, write=not args.check)
+    except FiguresError as e:
+        print(f"docs_figures: {e}", file=sys.stderr)
+        return 2
+    for line in unshown:
+        print(f"docs_figures: {line}", file=sys.stderr)
+    if args.check:
+        for line in differences:
+            print(f"docs_figures: {line}; run python tools/docs_figures.py", file=sys.stderr)
+        return 1 if differences or unshown else 0
+    print(f"docs_figures: {len(differences)} region(s) rewritten")
+    return 1 if unshown else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
