@@ -17,9 +17,7 @@ def test_four_workers_finish_exactly_the_asked_trials(storage_url, study_name, t
     asked = TRIALS.get(scheme(storage_url), OTHER_TRIALS)
     preset = smallest(tmp_path)
     r = run_process(
-        *run_args(
-            preset, storage_url, study_name, tmp_path, "--workers", "4", "--n-trials", asked
-        )
+        *run_args(preset, storage_url, study_name, tmp_path, "--workers", "4", "--n-trials", asked)
     )
     log = r.out + r.err
     assert r.code == 0, log[-3000:]
