@@ -132,11 +132,17 @@ def run(study: ResolvedStudy, opts: RunOptions) -> optuna.Study:
             flush=True,
         )
         seed = study.preset.sampler.seed if opts.seed is None else opts.seed
-        found = estimate.measure(
-            study, device=device, data_dir=opts.data_dir, trials=missing, seed=seed, timeout=timeout
-        )
-        print("\n".join(found.lines()), flush=True)
-        kept = found.epochs * found.saving.kept
+        kept = None
+        try:
+            found = estimate.measure(
+                study, device=device, data_dir=opts.data_dir, trials=missing, seed=seed,
+                timeout=timeout,
+            )  # fmt: skip
+        except Exception as e:  # the trial that trains this config fails and says why
+            print(f"estimate: the first config did not train ({type(e).__name__})", flush=True)
+        else:
+            print("\n".join(found.lines()), flush=True)
+            kept = found.epochs * found.saving.kept
         progress = StudyProgress(stored, goal, deadline, epochs_per_trial=kept)
     objective = Objective(
         study,

@@ -39,6 +39,7 @@ def test_report_writes_the_page_the_pngs_and_the_summary(
 
     page = (quick_report / "report.html").read_text()
     assert "<script src=" not in page  # self-contained: plotly is inline, once
+    assert '<table class="top">' in page and "<th>trial</th>" in page  # a table, not text
     plots = [p for p in quick_report.glob("*.png") if not p.name.startswith("best_trial_")]
     assert page.count("Plotly.newPlot(") == len(plots)
     for name in PLOTS:
