@@ -10,19 +10,35 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import NoReturn
 
-from fmnist.classifier import DivergedError
 from fmnist.config import ConfigError
 from fmnist.data import DataError
 from search.errors import SearchError
 
-USER_ERRORS = (ConfigError, DataError, DivergedError, SearchError, FileNotFoundError)
+USER_ERRORS = (ConfigError, DataError, SearchError, FileNotFoundError)
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse with its usage errors as one line, as every other user error is; the
+    subcommands' parsers are of this class too (``add_subparsers`` makes them so)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"fmnist-search: error: {message}; see `{self.prog} --help`\n")
+
+
+def user_errors() -> tuple[type[Exception], ...]:
+    """The errors a user can fix. A diverged training run is one, but importing its class
+    would load Lightning, seconds of start-up for every command: it can only have been raised
+    once training loaded ``fmnist.classifier``."""
+    classifier = sys.modules.get("fmnist.classifier")
+    return USER_ERRORS + ((classifier.DivergedError,) if classifier else ())
 
 
 def build_parser() -> argparse.ArgumentParser:
     from search.cli import export, inspect, proxy, run, train
 
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="fmnist-search",
         description="Honest, pruned Optuna + Lightning search for Fashion-MNIST classifiers.",
     )
@@ -70,7 +86,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return args.func(args)
-    except USER_ERRORS as e:
+    except user_errors() as e:
         print(f"fmnist-search: error: {e}", file=sys.stderr)
         return 2
     except (PermissionError, IsADirectoryError, NotADirectoryError, FileExistsError) as e:

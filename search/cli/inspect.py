@@ -7,6 +7,7 @@ import argparse
 import optuna
 from optuna.trial import TrialState
 
+from search import flags
 from search.cli import add_artifacts, add_storage, out_folder
 from search.errors import SearchError
 from search.storage import DEFAULT_URL, load_study, open_storage, safe_url
@@ -14,7 +15,7 @@ from search.study import lockbox, names
 
 
 def cmd_studies(args: argparse.Namespace) -> int:
-    storage = open_storage(args.storage)
+    storage = open_storage(args.storage, create=False)
     summaries = optuna.get_all_study_summaries(storage, include_best_trial=False)
     if not summaries:
         print(f"no studies in {safe_url(args.storage or DEFAULT_URL)}")
@@ -68,7 +69,7 @@ def cmd_dashboard(args: argparse.Namespace) -> int:
     from search.results.artifacts import artifacts_dir
 
     _port_free(args.host, args.port)
-    storage = open_storage(args.storage)
+    storage = open_storage(args.storage, create=False)
     folder = artifacts_dir(args.artifacts, args.storage)
     print(
         f"optuna-dashboard on http://{args.host}:{args.port} for "
@@ -132,21 +133,23 @@ def add(sub) -> None:
 
     p = sub.add_parser("show", help="top trials, best config and pruning figures of a study")
     p.add_argument("--study", required=True)
-    p.add_argument("--top", type=int, default=5)
+    p.add_argument("--top", type=flags.count, default=5, help="trials in the table (default 5)")
     add_storage(p)
     p.set_defaults(func=cmd_show)
 
     p = sub.add_parser("dashboard", help="optuna-dashboard on a storage")
     add_storage(p)
     p.add_argument("--host", default="127.0.0.1")
-    p.add_argument("--port", type=int, default=8080)
+    p.add_argument("--port", type=flags.whole(1, 65535), default=8080)
     add_artifacts(p)
     p.set_defaults(func=cmd_dashboard)
 
     p = sub.add_parser("report", help="a study as an HTML page, PNG plots and a Markdown summary")
     p.add_argument("--study", required=True)
     p.add_argument("-o", "--output", default="report", help="output folder (default report/)")
-    p.add_argument("--top", type=int, default=10, help="trials in the top-k table (default 10)")
+    p.add_argument(
+        "--top", type=flags.count, default=10, help="trials in the top-k table (default 10)"
+    )
     add_storage(p)
     add_artifacts(p)
     p.set_defaults(func=cmd_report)

@@ -23,6 +23,7 @@ from sqlalchemy.engine import make_url
 from fmnist.config import RunConfig, dump_toml
 from fmnist.train import FitResult
 from search.storage import DEFAULT_URL, StorageLost
+from search.study.lockbox import reference
 
 CONFIG = "config.toml"
 CURVES = "learning_curves.png"
@@ -58,6 +59,7 @@ def open_store(directory: str | Path) -> FileSystemArtifactStore:
 def record_trial(
     trial: optuna.Trial,
     directory: Path | None,
+    storage: str | None,
     config: RunConfig,
     *,
     result: FitResult | None = None,
@@ -67,13 +69,14 @@ def record_trial(
     """Upload what a finished trial has: its config always; its learning curves from the fit
     (or, for a pruned or failed trial, from its last checkpoint); its confusion matrix when it
     completed. Call it while the trial is still running: a finished trial's attributes are
-    read-only. A failure here is logged and stored as ``artifacts_error``, never fails the
-    trial; a lost storage still stops the worker. Returns the names uploaded (none without
-    a ``directory``)."""
+    read-only. The config's ``[provenance]`` names ``storage`` (its password left out), so a
+    config taken from the dashboard reopens exactly this study. A failure here is logged and
+    stored as ``artifacts_error``, never fails the trial; a lost storage still stops the
+    worker. Returns the names uploaded (none without a ``directory``)."""
     if directory is None:
         return []
     try:
-        return _record(trial, directory, config, result, ckpt, data_dir)
+        return _record(trial, directory, storage, config, result, ckpt, data_dir)
     except StorageLost:
         raise
     except Exception as e:
@@ -83,7 +86,7 @@ def record_trial(
         return []
 
 
-def _record(trial, directory, config, result, ckpt, data_dir) -> list[str]:
+def _record(trial, directory, storage, config, result, ckpt, data_dir) -> list[str]:
     from fmnist.confusion import validation_confusion
 
     store = open_store(directory)
@@ -91,7 +94,11 @@ def _record(trial, directory, config, result, ckpt, data_dir) -> list[str]:
     title = f"trial {trial.number} of study {trial.study.study_name!r}"
     with tempfile.TemporaryDirectory() as tmp:
         files = [Path(tmp) / CONFIG]
-        provenance = {"study": trial.study.study_name, "trial": trial.number}
+        provenance = {
+            "study": trial.study.study_name,
+            "trial": trial.number,
+            "storage": reference(storage),
+        }
         files[0].write_text(dump_toml(config, provenance))
         if history:
             files.append(plot_curves(history, Path(tmp) / CURVES, title=title))

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from search import flags
 from search.errors import SearchError
 from search.storage import DEFAULT_URL
 from search.study.preset import names
@@ -29,16 +30,19 @@ def _gpus(text: str) -> tuple[int, ...]:
     try:
         gpus = tuple(int(g) for g in text.split(","))
     except ValueError:
-        raise SearchError(
-            f"--gpus {text!r}: give comma-separated GPU indices such as 0,1"
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a list of GPU indices; give comma-separated indices such as 0,1"
         ) from None
     if any(g < 0 for g in gpus):
-        raise SearchError(f"--gpus {text!r}: GPU indices are 0 or more")
+        raise argparse.ArgumentTypeError(f"{text!r}: GPU indices are 0 or more")
     return gpus
 
 
-def flag(help: str, *, name: str = "", metavar: str | None = None, parse=None) -> dict[str, Any]:
-    """A field's command-line flag: ``--name`` (default: the field's name with dashes)."""
+def flag(
+    help: str, *, name: str = "", metavar: str | None = None, parse: Callable | None = None
+) -> dict[str, Any]:
+    """A field's command-line flag: ``--name`` (default: the field's name with dashes), read
+    by ``parse`` (``search.flags``), which also checks a value given in Python."""
     return {"flag": name, "help": help, "metavar": metavar, "parse": parse}
 
 
@@ -51,27 +55,36 @@ class RunOptions:
         default="", metadata=flag(lambda: f"a preset ({', '.join(names())}) or .toml path")
     )
     n_trials: int | None = field(
-        default=None, metadata=flag("finished trials the study should hold in total (resume-safe)")
+        default=None,
+        metadata=flag(
+            "finished trials the study should hold in total (resume-safe)", parse=flags.count
+        ),
     )
     timeout: float | None = field(
-        default=None, metadata=flag("stop starting trials after SEC seconds", metavar="SEC")
+        default=None,
+        metadata=flag("stop starting trials after SEC seconds", metavar="SEC", parse=flags.seconds),
     )
     storage: str | None = field(default=None, metadata=flag(STORAGE_HELP))
     study_name: str | None = field(
         default=None, metadata=flag("name in the storage (default: the preset's name)")
     )
-    seed: int | None = field(default=None, metadata=flag("sampler seed (default: the preset's)"))
+    seed: int | None = field(
+        default=None, metadata=flag("sampler seed (default: the preset's)", parse=flags.seed)
+    )
     out_dir: str = field(
         default="runs",
         metadata=flag("trial logs and checkpoints folder (default runs/)", name="out"),
     )
-    workers: int = field(default=1, metadata=flag("worker processes on this machine (default 1)"))
+    workers: int = field(
+        default=1, metadata=flag("worker processes on this machine (default 1)", parse=flags.count)
+    )
     gpus: tuple[int, ...] = field(
         default=(),
         metadata=flag("comma-separated GPU indices to spread workers over", parse=_gpus),
     )
     workers_per_gpu: int = field(
-        default=1, metadata=flag("workers packed on each GPU of --gpus (default 1)")
+        default=1,
+        metadata=flag("workers packed on each GPU of --gpus (default 1)", parse=flags.count),
     )
     ray: str | None = field(
         default=None,
@@ -86,10 +99,14 @@ class RunOptions:
         metadata=flag(
             "with --ray: GPUs per worker; fractions pack workers on one GPU (default 0)",
             metavar="F",
+            parse=flags.number(low=0),
         ),
     )
     cpus_per_worker: float = field(
-        default=1.0, metadata=flag("with --ray: CPUs per worker (default 1)", metavar="C")
+        default=1.0,
+        metadata=flag(
+            "with --ray: CPUs per worker (default 1)", metavar="C", parse=flags.number(above=0)
+        ),
     )
     grace_s: float = field(
         default=30.0,
@@ -98,6 +115,7 @@ class RunOptions:
             "its last checkpoint (default 30)",
             name="heartbeat-grace",
             metavar="SEC",
+            parse=flags.seconds,
         ),
     )
     storage_retry_s: float = field(
@@ -107,6 +125,7 @@ class RunOptions:
             "error (default 120)",
             name="storage-retry",
             metavar="SEC",
+            parse=flags.seconds,
         ),
     )
     artifacts: str | None = field(
@@ -119,26 +138,18 @@ class RunOptions:
     data_dir: str | None = field(default=None, metadata=flag(DATA_DIR_HELP))
     device: str = field(default="auto", metadata=flag(DEVICE_HELP))
     worker_index: int | None = field(
-        default=None, metadata=flag(argparse.SUPPRESS)
+        default=None, metadata=flag(argparse.SUPPRESS, parse=flags.whole(0))
     )  # set in a worker process that a launcher started
     trial_callbacks: Callable[[int], Any] | None = None  # in-process runs only
 
     def __post_init__(self) -> None:
-        for name, low in (("workers", 1), ("workers_per_gpu", 1), ("n_trials", 1)):
-            value = getattr(self, name)
-            if value is not None and value < low:
-                raise SearchError(f"--{_flag_name(fields()[name])} {value}: must be at least {low}")
-        for name in ("timeout", "grace_s", "storage_retry_s"):
-            value = getattr(self, name)
-            if value is not None and value <= 0:
-                raise SearchError(
-                    f"--{_flag_name(fields()[name])} {value}: must be a positive number of seconds"
-                )
-        if self.cpus_per_worker <= 0 or self.gpus_per_worker < 0:
-            raise SearchError(
-                f"--cpus-per-worker {self.cpus_per_worker:g} --gpus-per-worker "
-                f"{self.gpus_per_worker:g}: give more than 0 CPUs and 0 or more GPUs per worker"
-            )
+        for f in fields().values():  # a value is valid when its flag's text would be
+            value, parse = getattr(self, f.name), f.metadata["parse"]
+            if parse is not None and value is not None and value != f.default:
+                try:
+                    parse(_text(value))
+                except argparse.ArgumentTypeError as e:
+                    raise SearchError(f"--{_flag_name(f)}: {e}") from None
         if not self.ray and (self.gpus_per_worker or self.cpus_per_worker != 1.0):
             raise SearchError(
                 "--gpus-per-worker and --cpus-per-worker size Ray's workers: add --ray ADDRESS, "
@@ -179,9 +190,13 @@ class RunOptions:
             value = getattr(self, f.name)
             if value == f.default or value is None:
                 continue
-            text = ",".join(map(str, value)) if isinstance(value, tuple) else str(value)
-            out += [f"--{_flag_name(f)}", text]
+            out += [f"--{_flag_name(f)}", _text(value)]
         return out
+
+
+def _text(value: Any) -> str:
+    """A value as its flag's text."""
+    return ",".join(map(str, value)) if isinstance(value, tuple) else str(value)
 
 
 def fields() -> dict[str, dataclasses.Field]:
@@ -198,21 +213,15 @@ def add_flags(parser: argparse.ArgumentParser, *, skip: tuple[str, ...] = ()) ->
         if f.name in skip:
             continue
         meta = f.metadata
-        kind = str if meta["parse"] else _scalar(f)
         parser.add_argument(
             f"--{_flag_name(f)}",
             dest=f.name,
-            type=kind,
+            type=meta["parse"] or str,
             default=None,
             required=f.name == "study",
             help=meta["help"]() if callable(meta["help"]) else meta["help"],
             metavar=meta["metavar"],
         )
-
-
-def _scalar(f: dataclasses.Field) -> type:
-    text = str(f.type)
-    return int if "int" in text else float if "float" in text else str
 
 
 def from_args(args: argparse.Namespace) -> RunOptions:
@@ -222,5 +231,5 @@ def from_args(args: argparse.Namespace) -> RunOptions:
         value = getattr(args, f.name, None)
         if value is None:
             continue
-        values[f.name] = f.metadata["parse"](value) if f.metadata["parse"] else value
+        values[f.name] = value
     return RunOptions(**values)

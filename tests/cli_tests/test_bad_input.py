@@ -36,6 +36,7 @@ FILES: dict[str, bytes | None] = {
     "dropout.toml": b'[model]\nfamily = "vgg"\ndropout = 1.0\n',
     "no-trial.toml": b'epochs = 1\n[provenance]\nstudy = "quick"\n',
     "resnet.toml": b"epochs = 1\n[data]\nsubset = 200\nval_size = 100\n",
+    "wide.toml": b'space = "vgg"\n[ranges]\n"vgg.width" = [16, 128]\n',
 }
 # A study for the commands that read one: created by the fixture in {tmp}/s.db.
 STUDY = ["--study", "known", "--storage", "sqlite:///{tmp}/s.db"]
@@ -65,15 +66,32 @@ ROWS: list[tuple[str, list[str], str]] = [
         ["train", "--config", "resnet", "--device", "cpu", "--out", "{tmp}/a-file"],
         "{tmp}/a-file is an existing file",
     ),
-    ("retrain-seeds-0", ["retrain", "{tmp}/resnet.toml", "--seeds", "0"], "--seeds 0"),
+    ("train-seed-negative", [*TRAIN, "--config", "resnet", "--seed", "-1"], "--seed: '-1'"),
+    ("retrain-seeds-0", ["retrain", "{tmp}/resnet.toml", "--seeds", "0"], "--seeds: '0'"),
     ("retrain-study-no-trial", ["retrain", "{tmp}/no-trial.toml", "--seeds", "1"], "no trial"),
-    ("run-gpus-not-numbers", [*RUN, "--gpus", "0,a"], "--gpus '0,a'"),
-    ("run-n-trials-0", [*RUN, "--n-trials", "0"], "--n-trials 0"),
-    ("run-workers-per-gpu-0", [*RUN, "--workers-per-gpu", "0"], "--workers-per-gpu 0"),
+    ("run-no-study", ["run"], "required: --study"),
+    ("run-gpus-not-numbers", [*RUN, "--gpus", "0,a"], "--gpus: '0,a'"),
+    ("run-n-trials-0", [*RUN, "--n-trials", "0"], "--n-trials: '0'"),
+    ("run-workers-per-gpu-0", [*RUN, "--workers-per-gpu", "0"], "--workers-per-gpu: '0'"),
+    ("run-timeout-abc", [*RUN, "--timeout", "abc"], "--timeout: 'abc' is not a number"),
+    ("run-timeout-nan", [*RUN, "--timeout", "nan"], "--timeout: 'nan' is not a finite number"),
+    ("run-seed-negative", [*RUN, "--seed", "-1"], "--seed: '-1' is out of range"),
+    (
+        "run-ranges-outside-space",
+        ["run", "--study", "{tmp}/wide.toml", "--storage", "sqlite:///{tmp}/r.db"],
+        "ranges.vgg.width = [16, 128]: 128 is outside the space's {16, 24, 32, 64}",
+    ),
     ("run-out-is-a-file", [*RUN, "--out", "{tmp}/a-file"], "--out {tmp}/a-file is a file"),
     ("report-unwritable", ["report", *STUDY, "-o", "{tmp}/a-file/report"], "cannot write"),
     ("export-unwritable", ["export", *STUDY, "-o", "{tmp}/a-file/best.toml"], "cannot write"),
+    (
+        "studies-missing-folder",
+        ["studies", "--storage", "sqlite:///{tmp}/nowhere/s.db"],
+        "no storage at sqlite:///{tmp}/nowhere/s.db",
+    ),
+    ("show-top-negative", ["show", *STUDY, "--top", "-1"], "--top: '-1' is out of range"),
     ("dashboard-port-taken", ["dashboard", "--port", "{port}"], "--port {port}"),
+    ("unknown-command", ["serve"], "invalid choice: 'serve'"),
 ]
 
 
@@ -116,7 +134,8 @@ def finished(folder: Path, held_port: int) -> dict[str, subprocess.CompletedProc
             text=True,
             timeout=300,
             cwd=folder,
-            env=os.environ | {"PYTHONWARNINGS": "ignore"},
+            # Python's own warning filters, as a user has them: a warning is a second line.
+            env={k: v for k, v in os.environ.items() if k != "PYTHONWARNINGS"},
         )
 
     with ThreadPoolExecutor(max_workers=4) as pool:

@@ -36,14 +36,14 @@ PARETO: dict[str, Any] = {
         "options": {"min_resource": 1, "reduction_factor": 2, "min_peers": 1},
     },
     "ranges": {
-        "resnet.intro_width": [4],
         "resnet.intro_kernel": [3],
-        "resnet.width": [4, 8],
-        "resnet.stages": [2],
+        "resnet.stages": [2, 3],
         "resnet.blocks": [1],
         "optim.batch_size": [64],
         "optim.lr": {"low": 3e-3, "high": 3e-2},
     },
+    # Below the space's widths: [fixed] may hold a parameter outside the space, [ranges] not.
+    "fixed": {"resnet.intro_width": 4, "resnet.width": 4},
     "base": {"precision": "32", "channels_last": False},
 }
 
