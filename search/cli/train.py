@@ -32,7 +32,11 @@ def cmd_train(args: argparse.Namespace) -> int:
     out = Path(args.out or f"runs/train/{time.strftime('%Y%m%d-%H%M%S')}")
     # A config exported from a study records its openings of the test set there; any other
     # in a ledger file in its output folder. Reached before anything trains.
-    ledger = lockbox.ledger(provenance, args.storage, out) if args.evaluate_test else None
+    ledger = (
+        lockbox.ledger(lockbox.study_of(provenance, args.storage), out)
+        if args.evaluate_test
+        else None
+    )
     _warn_if_split_differs(config, provenance, args)
     from fmnist.record import train_run  # Lightning: loaded once the input is known good
 

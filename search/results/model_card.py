@@ -39,14 +39,14 @@ def retrain(
     if seeds < 1:
         raise SearchError(f"--seeds {seeds}: retrain at least one seed")
     config, provenance = load_toml(config_path)
+    study = lockbox.study_of(provenance, storage_url)  # reachable before anything trains
     tag = (
         f"{provenance['study']}-trial{provenance['trial']}"
         if "study" in provenance
         else config_path.stem
     )
     out = Path(out_dir or f"runs/retrain/{tag}")
-    ledger = lockbox.ledger(provenance, storage_url, out)  # reachable before anything trains
-    study = ledger.study
+    ledger = lockbox.ledger(study, out)
     device = resolve_device(device)
     runs = []
     for i in range(seeds):

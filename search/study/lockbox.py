@@ -106,10 +106,10 @@ class Ledger:
         return f"study {self.study.study_name!r}" if self.study is not None else str(self.path)
 
 
-def ledger(provenance: dict[str, Any], storage: str | None, folder: Path) -> Ledger:
-    """The ledger of a config with this ``[provenance]``: its study (``study_of``), or the
-    file in ``folder`` (the run's output folder) for a config that names none."""
-    return Ledger(study_of(provenance, storage), Path(folder) / LEDGER_FILE)
+def ledger(study: optuna.Study | None, folder: Path) -> Ledger:
+    """A config's ledger: its ``study`` (``study_of``), or for a config that names none the
+    file in ``folder``, the run's output folder."""
+    return Ledger(study, Path(folder) / LEDGER_FILE)
 
 
 def fingerprint(config: RunConfig) -> str:

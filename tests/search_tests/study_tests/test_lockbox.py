@@ -119,12 +119,12 @@ strides = [2, 2]
 
 
 def test_a_file_ledger_counts_openings_and_names_itself(tmp_path: Path) -> None:
-    ledger = lockbox.ledger({}, None, tmp_path / "run")
+    ledger = lockbox.ledger(lockbox.study_of({}, None), tmp_path / "run")
     assert ledger.study is None and ledger.count() == 0
     assert ledger.record(RunConfig(seed=3), reason="a") == 1
     assert ledger.record(RunConfig(seed=4), reason="b") == 2
     assert ledger.where() == str(tmp_path / "run" / lockbox.LEDGER_FILE)
-    again = lockbox.ledger({}, None, tmp_path / "run")  # another run into the same folder
+    again = lockbox.ledger(None, tmp_path / "run")  # another run into the same folder
     assert again.count() == 2 and again.record(RunConfig(), reason="c") == 3
 
 
