@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -48,11 +49,13 @@ def train_run(
     progress: bool = False,
     provenance: dict[str, Any] | None = None,
     callbacks=(),
+    before_test: Callable[[RunConfig], object] | None = None,
 ) -> tuple[dict[str, Any], FitResult]:
     """Train, optionally open the test lockbox once, and write the run's files to ``out_dir``.
 
     ``full_train`` trains on every training image (``full_train_config``); the saved config
-    is the one trained, so it says so."""
+    is the one trained, so it says so. ``before_test(config)`` is called just before the
+    test set is opened: a ledger records the opening there, before any score exists."""
     device = resolve_device(device)  # a bad device fails before anything is written
     if full_train:
         config = full_train_config(config)
@@ -84,6 +87,8 @@ def train_run(
         "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
     if evaluate_test:
+        if before_test is not None:
+            before_test(config)
         test = open_test_set(data_dir, reason=f"final evaluation of {out}")
         metrics["test_acc"] = evaluate(result.module, test.images, test.labels)
         metrics["lockbox_openings"] = 1

@@ -26,8 +26,9 @@ def flag(
     required: bool = False,
 ) -> dict[str, Any]:
     """A field's command-line flag: ``--name`` (default: the field's name with dashes), and
-    ``aliases``, older names that still work. ``parse`` turns the flag's text into the value;
-    without it the field's type (int, float, else str) does."""
+    ``aliases``, older names that still work. ``parse`` (one of ``search.flags``) turns the
+    flag's text into a checked value and checks a value given in Python; without it the
+    field's type (int, float, else str) does."""
     return {
         "flag": name,
         "help": help,
@@ -47,7 +48,9 @@ def csv(kind: Callable[[str], T]) -> Callable[[str], tuple[T, ...]]:
             return tuple(kind(v) for v in text.split(",") if v)
         except ValueError:
             name = getattr(kind, "__name__", "value")
-            raise ValueError(f"give comma-separated {name} values") from None
+            raise argparse.ArgumentTypeError(
+                f"{text!r}: give comma-separated {name} values"
+            ) from None
 
     return parse
 
@@ -72,7 +75,7 @@ def add_flags(parser: argparse.ArgumentParser, cls: type, *, skip: Sequence[str]
             f"--{flag_name(f)}",
             *(f"--{alias}" for alias in meta["aliases"]),
             dest=f.name,
-            type=str if meta["parse"] else _scalar(f),
+            type=meta["parse"] or _scalar(f),
             default=None,
             required=meta["required"],
             choices=meta["choices"],
@@ -91,14 +94,20 @@ def from_args(cls: type[T], args: argparse.Namespace) -> T:
     values = {}
     for f in flag_fields(cls).values():
         value = getattr(args, f.name, None)
-        if value is None:
-            continue
-        parse = f.metadata["parse"]
-        try:
-            values[f.name] = parse(value) if parse else value
-        except ValueError as e:
-            raise SearchError(f"--{flag_name(f)} {value!r}: {e}") from None
+        if value is not None:
+            values[f.name] = value
     return cls(**values)
+
+
+def check(opts: Any) -> None:
+    """A value given in Python is valid when its flag's text would be: the same parse."""
+    for f in flag_fields(type(opts)).values():
+        value, parse = getattr(opts, f.name), f.metadata["parse"]
+        if parse is not None and value is not None and value != f.default:
+            try:
+                parse(_text(value))
+            except argparse.ArgumentTypeError as e:
+                raise SearchError(f"--{flag_name(f)}: {e}") from None
 
 
 def argv(opts: Any) -> list[str]:
@@ -108,6 +117,10 @@ def argv(opts: Any) -> list[str]:
         value = getattr(opts, f.name)
         if value == f.default or value is None:
             continue
-        text = ",".join(map(str, value)) if isinstance(value, tuple) else str(value)
-        out += [f"--{flag_name(f)}", text]
+        out += [f"--{flag_name(f)}", _text(value)]
     return out
+
+
+def _text(value: Any) -> str:
+    """A value as its flag's text."""
+    return ",".join(map(str, value)) if isinstance(value, tuple) else str(value)

@@ -58,10 +58,13 @@ Dim = Categorical | Int | Float
 
 
 def from_override(name: str, base: Dim, value: Any) -> Dim:
-    """A preset's narrower range for ``name``: a list of choices, or {low, high[, log]}."""
+    """A preset's narrower range for ``name``: a list of choices, or {low, high[, log]}, inside
+    the space's own; a space that needs other values gets them in a new version, so that
+    studies of one space version searched the same values."""
     if isinstance(value, list):
         if not value:
             raise ValueError(f"ranges.{name}: needs at least one choice")
+        _inside(name, base, value, value)
         default = base.default if base.default in value else value[0]
         return Categorical(tuple(value), default)
     if (
@@ -71,6 +74,7 @@ def from_override(name: str, base: Dim, value: Any) -> Dim:
         and {"low", "high"} <= set(value)
     ):
         low, high = value["low"], value["high"]
+        _inside(name, base, value, [low, high])
         if low > high:
             raise ValueError(f"ranges.{name}: low {low} is above high {high}")
         cls = type(base)
@@ -80,3 +84,12 @@ def from_override(name: str, base: Dim, value: Any) -> Dim:
         f"ranges.{name}: expected a list of choices"
         + (" or a table {low, high}" if isinstance(base, Int | Float) else "")
     )
+
+
+def _inside(name: str, base: Dim, value: Any, ends: list[Any]) -> None:
+    for v in ends:
+        if not base.contains(v):
+            raise ValueError(
+                f"ranges.{name} = {value!r}: {v!r} is outside the space's {base.describe()}; "
+                "[ranges] only narrows a space"
+            )

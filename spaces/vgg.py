@@ -10,9 +10,9 @@ from spaces.dims import Categorical, Float
 DIMS = {
     "vgg.blocks": Categorical((1, 2, 3), default=2),
     "vgg.convs_per_block": Categorical((1, 2, 3), default=2),
-    "vgg.width": Categorical((16, 32, 64), default=32),
+    "vgg.width": Categorical((16, 24, 32, 64), default=32),
     "vgg.pools": Categorical((1, 2), default=1),
-    "vgg.fc_width": Categorical((128, 256, 512), default=512),
+    "vgg.fc_width": Categorical((32, 48, 64, 128, 256, 512), default=512),
     "vgg.dropout": Float(0.0, 0.5, default=0.25),
     "vgg.fc_dropout": Float(0.0, 0.6, default=0.5),
 } | training.dims(batch_size=64)
@@ -31,4 +31,5 @@ def build(sample: Sample, base: RunConfig) -> RunConfig:
     return training.apply(sample, replace(base, model=model))
 
 
-SPACE = register(Space("vgg", "vgg", version=2, dims=DIMS, build=build))
+# Version 3: widths of 24 and heads of 32-64 units, for nets under 100k parameters (tiny-cpu).
+SPACE = register(Space("vgg", "vgg", version=3, dims=DIMS, build=build))

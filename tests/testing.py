@@ -138,12 +138,9 @@ SMALLEST: dict[str, Any] = {
     "val_size": 100,
     "n_trials": 40,
     "sampler": {"name": "random", "seed": None},
-    "ranges": {
-        "resnet.intro_width": [4],
-        "resnet.intro_pool": None,
-        "resnet.width": [4],
-        "optim.lr": None,
-    },
+    "ranges": {"resnet.intro_pool": None, "optim.lr": None},
+    # Below the space's widths: [fixed] may hold a parameter outside the space, [ranges] not.
+    "fixed": {"resnet.intro_width": 4, "resnet.width": 4},
     "base": {"channels_last": False},
 }
 

@@ -13,17 +13,24 @@ import sys
 from collections.abc import Callable
 from typing import NoReturn
 
-from fmnist.classifier import DivergedError
 from fmnist.config import ConfigError
 from fmnist.data import DataError
 from search.cli import export, inspect, proxy, run, train
 from search.errors import SearchError
 
-USER_ERRORS = (ConfigError, DataError, DivergedError, SearchError, FileNotFoundError)
+USER_ERRORS = (ConfigError, DataError, SearchError, FileNotFoundError)
+
+
+def user_errors() -> tuple[type[Exception], ...]:
+    """The errors a user can fix. A diverged training run is one, but importing its class
+    would load Lightning, seconds of start-up for every command: it can only have been raised
+    once training loaded ``fmnist.classifier``."""
+    classifier = sys.modules.get("fmnist.classifier")
+    return USER_ERRORS + ((classifier.DivergedError,) if classifier else ())
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="fmnist-search",
         description="Honest, pruned Optuna + Lightning search for Fashion-MNIST classifiers.",
     )
@@ -45,7 +52,7 @@ def guarded(prog: str, call: Callable[[], int]) -> int:
     """Run a command: a user's mistake ends as one line on stderr and exit code 2."""
     try:
         return call()
-    except USER_ERRORS as e:
+    except user_errors() as e:
         print(f"{prog}: error: {e}", file=sys.stderr)
         return 2
     except (PermissionError, IsADirectoryError, NotADirectoryError, FileExistsError) as e:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from search import flags
 from search.cli.flags import add_artifacts, add_data, add_storage
 from search.errors import SearchError
 from search.folders import out_folder
@@ -70,7 +71,7 @@ def cmd_confirm(args: argparse.Namespace) -> int:
 def add(sub) -> None:
     p = sub.add_parser("export", help="write the best (or a chosen) trial's config as TOML")
     p.add_argument("--study", required=True)
-    p.add_argument("--trial", type=int, help="trial number (default: the best)")
+    p.add_argument("--trial", type=flags.whole(0), help="trial number (default: the best)")
     p.add_argument(
         "-o", "--output", help="file (default best.toml); with --pareto a folder (default front/)"
     )
@@ -85,7 +86,7 @@ def add(sub) -> None:
 
     p = sub.add_parser("retrain", help=RETRAIN_HELP)
     p.add_argument("config", help="a config TOML from `export`")
-    p.add_argument("--seeds", type=int, default=3)
+    p.add_argument("--seeds", type=flags.count, default=3)
     p.add_argument(
         "--subset", type=int, help="train on N images instead of all 60k (a quick check)"
     )
@@ -97,8 +98,8 @@ def add(sub) -> None:
 
     p = sub.add_parser("confirm", help=CONFIRM_HELP)
     p.add_argument("--study", required=True)
-    p.add_argument("--top", type=int, default=3, help="trials to confirm (default 3)")
-    p.add_argument("--seeds", type=int, default=3, help="fresh seeds per trial (default 3)")
+    p.add_argument("--top", type=flags.count, default=3, help="trials to confirm (default 3)")
+    p.add_argument("--seeds", type=flags.count, default=3, help="fresh seeds per trial (default 3)")
     p.add_argument("-o", "--output", default="best.toml", help="the winner's config file")
     p.add_argument("--out", default="runs/confirm", help="training logs (default runs/confirm)")
     add_storage(p)

@@ -11,6 +11,7 @@ from optuna.trial import TrialState
 
 import spaces
 from fmnist.config import RunConfig, dump_toml, from_dict
+from search import flags
 from search.cli.flags import add_artifacts, add_storage
 from search.errors import SearchError
 from search.folders import out_folder
@@ -24,7 +25,7 @@ from search.trials import pruning_figures, ranked
 
 
 def cmd_studies(args: argparse.Namespace) -> int:
-    storage = open_storage(args.storage)
+    storage = open_storage(args.storage, create=False)
     summaries = optuna.get_all_study_summaries(storage, include_best_trial=False)
     if not summaries:
         print(f"no studies in {safe_url(args.storage or DEFAULT_URL)}")
@@ -70,7 +71,7 @@ def cmd_dashboard(args: argparse.Namespace) -> int:
     import optuna_dashboard  # its web server and bundled pages load only for this command
 
     _port_free(args.host, args.port)
-    storage = open_storage(args.storage)
+    storage = open_storage(args.storage, create=False)
     folder = artifacts_dir(args.artifacts, args.storage)
     print(
         f"optuna-dashboard on http://{args.host}:{args.port} for "
@@ -127,21 +128,23 @@ def add(sub) -> None:
 
     p = sub.add_parser("show", help="top trials, best config and pruning figures of a study")
     p.add_argument("--study", required=True)
-    p.add_argument("--top", type=int, default=5)
+    p.add_argument("--top", type=flags.count, default=5, help="trials in the table (default 5)")
     add_storage(p)
     p.set_defaults(func=cmd_show)
 
     p = sub.add_parser("dashboard", help="optuna-dashboard on a storage")
     add_storage(p)
     p.add_argument("--host", default="127.0.0.1")
-    p.add_argument("--port", type=int, default=8080)
+    p.add_argument("--port", type=flags.whole(1, 65535), default=8080)
     add_artifacts(p)
     p.set_defaults(func=cmd_dashboard)
 
     p = sub.add_parser("report", help="a study as an HTML page, PNG plots and a Markdown summary")
     p.add_argument("--study", required=True)
     p.add_argument("-o", "--output", default="report", help="output folder (default report/)")
-    p.add_argument("--top", type=int, default=10, help="trials in the top-k table (default 10)")
+    p.add_argument(
+        "--top", type=flags.count, default=10, help="trials in the top-k table (default 10)"
+    )
     add_storage(p)
     add_artifacts(p)
     p.set_defaults(func=cmd_report)

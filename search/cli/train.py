@@ -6,14 +6,13 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from functools import partial
 from pathlib import Path
 
 from fmnist.config import full_train_config, load_toml, replace
 from fmnist.configs import names as config_names
 from fmnist.configs import resolve as resolve_config
-from fmnist.data import load_train
-from fmnist.record import train_run
-from fmnist.split import make_split
+from search import flags
 from search.cli.flags import add_data, add_storage
 from search.storage.reference import study_of
 from search.study import lockbox
@@ -31,10 +30,17 @@ def cmd_train(args: argparse.Namespace) -> int:
     config = replace(config, **changes)
     if args.full_train:  # every training image, unless --subset asks for fewer
         config = full_train_config(config, subset=args.subset)
-    # A config exported from a study records its openings of the test set there.
-    study = study_of(provenance, args.storage) if args.evaluate_test else None
-    _warn_if_split_differs(config, provenance, args)
     out = Path(args.out or f"runs/train/{time.strftime('%Y%m%d-%H%M%S')}")
+    # A config exported from a study records its openings of the test set there; any other
+    # in a ledger file in its output folder. Reached before anything trains.
+    ledger = (
+        lockbox.ledger(study_of(provenance, args.storage), out)
+        if args.evaluate_test
+        else None
+    )
+    _warn_if_split_differs(config, provenance, args)
+    from fmnist.record import train_run  # Lightning: loaded once the input is known good
+
     metrics, _ = train_run(
         config,
         out,
@@ -44,6 +50,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         evaluate_test=args.evaluate_test,
         progress=sys.stderr.isatty(),
         provenance=provenance,
+        before_test=ledger and partial(ledger.record, reason=f"train --evaluate-test {out}"),
     )
     for h in metrics["history"]:
         val = f"  val_acc {h['val_acc']:.4f}" if "val_acc" in h else ""
@@ -56,12 +63,11 @@ def cmd_train(args: argparse.Namespace) -> int:
             f"validation accuracy {metrics['val_acc']:.4f} "
             f"(split {metrics['split_fingerprint']}, {metrics['train_images']} training images)"
         )
-    if metrics["test_acc"] is not None:
-        total = ""
-        if study is not None:
-            count = lockbox.record(study, config, reason=f"train --evaluate-test {out}")
-            total = f"; {count} in all on study {study.study_name!r}"
-        print(f"test accuracy {metrics['test_acc']:.4f} (test lockbox opened once{total})")
+    if ledger is not None:
+        print(
+            f"test accuracy {metrics['test_acc']:.4f} (test lockbox opened once; "
+            f"{ledger.count()} in all on {ledger.where()})"
+        )
     print(f"params {metrics['params']:,}  MACs {metrics['macs']:,}  wrote {out}/metrics.json")
     return 0
 
@@ -71,6 +77,8 @@ def _warn_if_split_differs(config, provenance: dict, args: argparse.Namespace) -
     want = provenance.get("split_fingerprint")
     if not want or args.full_train:
         return
+    from fmnist.data import load_train  # torch: loaded once the input is known good
+    from fmnist.split import make_split
 
     _, labels = load_train(args.data_dir)
     have = make_split(labels, config.data.val_size, config.data.split_seed).fingerprint
@@ -91,7 +99,7 @@ def add(sub) -> None:
     )
     p.add_argument("--epochs", type=int)
     p.add_argument("--subset", type=int, help="train on N images (quick runs)")
-    p.add_argument("--seed", type=int)
+    p.add_argument("--seed", type=flags.seed)
     p.add_argument(
         "--full-train",
         action="store_true",

@@ -24,6 +24,7 @@ from fmnist.config import RunConfig, dump_toml
 from fmnist.confusion import CLASSES, validation_confusion
 from fmnist.train import FitResult
 from search.storage import DEFAULT_URL, StorageLost
+from search.storage.reference import reference
 
 CONFIG = "config.toml"
 CURVES = "learning_curves.png"
@@ -59,6 +60,7 @@ def open_store(directory: str | Path) -> FileSystemArtifactStore:
 def record_trial(
     trial: optuna.Trial,
     directory: Path | None,
+    storage: str | None,
     config: RunConfig,
     *,
     result: FitResult | None = None,
@@ -68,13 +70,14 @@ def record_trial(
     """Upload what a finished trial has: its config always; its learning curves from the fit
     (or, for a pruned or failed trial, from its last checkpoint); its confusion matrix when it
     completed. Call it while the trial is still running: a finished trial's attributes are
-    read-only. A failure here is logged and stored as ``artifacts_error``, never fails the
-    trial; a lost storage still stops the worker. Returns the names uploaded (none without
-    a ``directory``)."""
+    read-only. The config's ``[provenance]`` names ``storage`` (its password left out), so a
+    config taken from the dashboard reopens exactly this study. A failure here is logged and
+    stored as ``artifacts_error``, never fails the trial; a lost storage still stops the
+    worker. Returns the names uploaded (none without a ``directory``)."""
     if directory is None:
         return []
     try:
-        return _record(trial, directory, config, result, ckpt, data_dir)
+        return _record(trial, directory, storage, config, result, ckpt, data_dir)
     except StorageLost:
         raise
     except Exception as e:
@@ -84,13 +87,17 @@ def record_trial(
         return []
 
 
-def _record(trial, directory, config, result, ckpt, data_dir) -> list[str]:
+def _record(trial, directory, storage, config, result, ckpt, data_dir) -> list[str]:
     store = open_store(directory)
     history = result.history if result is not None else saved_history(ckpt)
     title = f"trial {trial.number} of study {trial.study.study_name!r}"
     with tempfile.TemporaryDirectory() as tmp:
         files = [Path(tmp) / CONFIG]
-        provenance = {"study": trial.study.study_name, "trial": trial.number}
+        provenance = {
+            "study": trial.study.study_name,
+            "trial": trial.number,
+            "storage": reference(storage),
+        }
         files[0].write_text(dump_toml(config, provenance))
         if history:
             files.append(plot_curves(history, Path(tmp) / CURVES, title=title))

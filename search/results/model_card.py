@@ -1,11 +1,13 @@
 """Retrain an exported config on all 60k training images, once per seed; open the test
-lockbox once per seed; write a model card. Each opening is recorded on the study the config
-came from (``search.study.lockbox``)."""
+lockbox once per seed; write a model card. Each opening is recorded, before its score is
+computed, on the study the config came from, or in a ledger file in the output folder for a
+config that names no study (``search.study.lockbox``)."""
 
 from __future__ import annotations
 
 import json
 import statistics
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -40,14 +42,15 @@ def retrain(
         raise SearchError(f"--seeds {seeds}: retrain at least one seed")
     config, provenance = load_toml(config_path)
     study = study_of(provenance, storage_url)  # reachable before anything trains
-    device = resolve_device(device)
     tag = (
         f"{provenance['study']}-trial{provenance['trial']}"
         if "study" in provenance
         else config_path.stem
     )
     out = Path(out_dir or f"runs/retrain/{tag}")
-    runs, study_count = [], None
+    ledger = lockbox.ledger(study, out)
+    device = resolve_device(device)
+    runs = []
     for i in range(seeds):
         seeded = full_train_config(replace(config, seed=config.seed + i), subset=subset)
         metrics, result = train_run(
@@ -58,10 +61,10 @@ def retrain(
             full_train=True,
             evaluate_test=True,
             provenance=provenance,
+            before_test=partial(ledger.record, reason=f"retrain seed {seeded.seed}"),
         )
-        if study is not None:
-            study_count = lockbox.record(study, seeded, reason=f"retrain seed {seeded.seed}")
         runs.append(metrics)
+    total = ledger.count()
     module = result.module
     accs = [m["test_acc"] for m in runs]
     card: dict[str, Any] = {
@@ -95,7 +98,9 @@ def retrain(
         },
         "lockbox": {
             "openings_this_retrain": len(runs),
-            "openings_on_study": study_count,
+            "openings_on_study": total if study is not None else None,
+            "openings_in_file": total if study is None else None,
+            "file": str(ledger.path) if study is None else None,
             "study": provenance.get("study"),
             "storage": safe_url(storage_url) if storage_url else provenance.get("storage"),
         },
@@ -124,7 +129,7 @@ def render_card(card: dict[str, Any]) -> str:
     study = (
         f"{lock['openings_on_study']} in all on study {lock['study']!r}"
         if lock["openings_on_study"] is not None
-        else "not recorded on a study"
+        else f"{lock['openings_in_file']} in all in {lock['file']} (the config names no study)"
     )
     gpu = f"{tp['gpu_batch32_img_s']:.0f} images/s" if tp["gpu_batch32_img_s"] else "no GPU"
     lines = [

@@ -142,6 +142,7 @@ class Objective:
         split_fingerprint: str,
         prefix: str = "",
         artifacts: Path | None = None,
+        storage: str | None = None,
         trial_callbacks: TrialCallbacks | None = None,
         deadline: float | None = None,
         on_epoch: Callable[[float], None] | None = None,
@@ -155,6 +156,7 @@ class Objective:
         self.data_dir, self.device = data_dir, device
         self.out_dir, self.study_name, self.prefix = out_dir, study_name, prefix
         self.artifacts = artifacts  # the artifact store's folder; None uploads nothing
+        self.storage = storage  # the study's storage URL, named by each trial's config file
 
     def config_for(self, trial: optuna.Trial) -> RunConfig:
         study = self.study
@@ -249,7 +251,9 @@ class Objective:
                 ckpt_path=resume,
             )
         except optuna.TrialPruned:
-            record_trial(trial, self.artifacts, config, ckpt=ckpt, data_dir=self.data_dir)
+            record_trial(
+                trial, self.artifacts, self.storage, config, ckpt=ckpt, data_dir=self.data_dir
+            )
             line.finish("PRUNED", TIMEOUT_REASON if reporter.stopped_by_timeout else "")
             raise
         except Interrupted as e:
@@ -259,13 +263,17 @@ class Objective:
         except Exception as e:  # a diverging loss, out-of-memory, a bad config
             reason = f"{type(e).__name__}: {e}".splitlines()[0][:500]
             trial.set_user_attr("fail_reason", reason)
-            record_trial(trial, self.artifacts, config, ckpt=ckpt, data_dir=self.data_dir)
+            record_trial(
+                trial, self.artifacts, self.storage, config, ckpt=ckpt, data_dir=self.data_dir
+            )
             line.finish("FAIL", reason)
             raise TrialFailed(reason) from e
         info = describe(result)
         for key in ("best_val_acc", "best_epoch", "split_fingerprint", "train_images", "precision"):
             trial.set_user_attr(key, info[key])
-        record_trial(trial, self.artifacts, config, result=result, data_dir=self.data_dir)
+        record_trial(
+            trial, self.artifacts, self.storage, config, result=result, data_dir=self.data_dir
+        )
         line.finish("COMPLETE")
         if self.study.is_pareto:
             return [result.val_acc, *(float(measures[c]) for c in self.study.costs)]

@@ -11,8 +11,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from search import flags
 from search.errors import SearchError
-from search.options import argv, flag, flag_fields, flag_name
+from search.options import argv, check, flag
 from search.storage import DEFAULT_URL
 from search.study.preset import names
 
@@ -30,11 +31,11 @@ def _gpus(text: str) -> tuple[int, ...]:
     try:
         gpus = tuple(int(g) for g in text.split(","))
     except ValueError:
-        raise SearchError(
-            f"--gpus {text!r}: give comma-separated GPU indices such as 0,1"
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a list of GPU indices; give comma-separated indices such as 0,1"
         ) from None
     if any(g < 0 for g in gpus):
-        raise SearchError(f"--gpus {text!r}: GPU indices are 0 or more")
+        raise argparse.ArgumentTypeError(f"{text!r}: GPU indices are 0 or more")
     return gpus
 
 
@@ -48,27 +49,36 @@ class RunOptions:
         metadata=flag(lambda: f"a preset ({', '.join(names())}) or .toml path", required=True),
     )
     n_trials: int | None = field(
-        default=None, metadata=flag("finished trials the study should hold in total (resume-safe)")
+        default=None,
+        metadata=flag(
+            "finished trials the study should hold in total (resume-safe)", parse=flags.count
+        ),
     )
     timeout: float | None = field(
-        default=None, metadata=flag("stop starting trials after SEC seconds", metavar="SEC")
+        default=None,
+        metadata=flag("stop starting trials after SEC seconds", metavar="SEC", parse=flags.seconds),
     )
     storage: str | None = field(default=None, metadata=flag(STORAGE_HELP))
     study_name: str | None = field(
         default=None, metadata=flag("name in the storage (default: the preset's name)")
     )
-    seed: int | None = field(default=None, metadata=flag("sampler seed (default: the preset's)"))
+    seed: int | None = field(
+        default=None, metadata=flag("sampler seed (default: the preset's)", parse=flags.seed)
+    )
     out_dir: str = field(
         default="runs",
         metadata=flag("trial logs and checkpoints folder (default runs/)", name="out"),
     )
-    workers: int = field(default=1, metadata=flag("worker processes on this machine (default 1)"))
+    workers: int = field(
+        default=1, metadata=flag("worker processes on this machine (default 1)", parse=flags.count)
+    )
     gpus: tuple[int, ...] = field(
         default=(),
         metadata=flag("comma-separated GPU indices to spread workers over", parse=_gpus),
     )
     workers_per_gpu: int = field(
-        default=1, metadata=flag("workers packed on each GPU of --gpus (default 1)")
+        default=1,
+        metadata=flag("workers packed on each GPU of --gpus (default 1)", parse=flags.count),
     )
     ray: str | None = field(
         default=None,
@@ -83,10 +93,14 @@ class RunOptions:
         metadata=flag(
             "with --ray: GPUs per worker; fractions pack workers on one GPU (default 0)",
             metavar="F",
+            parse=flags.number(low=0),
         ),
     )
     cpus_per_worker: float = field(
-        default=1.0, metadata=flag("with --ray: CPUs per worker (default 1)", metavar="C")
+        default=1.0,
+        metadata=flag(
+            "with --ray: CPUs per worker (default 1)", metavar="C", parse=flags.number(above=0)
+        ),
     )
     grace_s: float = field(
         default=30.0,
@@ -95,6 +109,7 @@ class RunOptions:
             "its last checkpoint (default 30)",
             name="heartbeat-grace",
             metavar="SEC",
+            parse=flags.seconds,
         ),
     )
     storage_retry_s: float = field(
@@ -104,6 +119,7 @@ class RunOptions:
             "error (default 120)",
             name="storage-retry",
             metavar="SEC",
+            parse=flags.seconds,
         ),
     )
     artifacts: str | None = field(
@@ -116,27 +132,12 @@ class RunOptions:
     data_dir: str | None = field(default=None, metadata=flag(DATA_DIR_HELP))
     device: str = field(default="auto", metadata=flag(DEVICE_HELP))
     worker_index: int | None = field(
-        default=None, metadata=flag(argparse.SUPPRESS)
+        default=None, metadata=flag(argparse.SUPPRESS, parse=flags.whole(0))
     )  # set in a worker process that a launcher started
     trial_callbacks: Callable[[int], Any] | None = None  # in-process runs only
 
     def __post_init__(self) -> None:
-        fields = flag_fields(RunOptions)
-        for name, low in (("workers", 1), ("workers_per_gpu", 1), ("n_trials", 1)):
-            value = getattr(self, name)
-            if value is not None and value < low:
-                raise SearchError(f"--{flag_name(fields[name])} {value}: must be at least {low}")
-        for name in ("timeout", "grace_s", "storage_retry_s"):
-            value = getattr(self, name)
-            if value is not None and value <= 0:
-                raise SearchError(
-                    f"--{flag_name(fields[name])} {value}: must be a positive number of seconds"
-                )
-        if self.cpus_per_worker <= 0 or self.gpus_per_worker < 0:
-            raise SearchError(
-                f"--cpus-per-worker {self.cpus_per_worker:g} --gpus-per-worker "
-                f"{self.gpus_per_worker:g}: give more than 0 CPUs and 0 or more GPUs per worker"
-            )
+        check(self)
         if not self.ray and (self.gpus_per_worker or self.cpus_per_worker != 1.0):
             raise SearchError(
                 "--gpus-per-worker and --cpus-per-worker size Ray's workers: add --ray ADDRESS, "

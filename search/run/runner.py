@@ -153,6 +153,7 @@ def run(study: ResolvedStudy, opts: RunOptions) -> optuna.Study:
         split_fingerprint=stored.user_attrs["split_fingerprint"],
         prefix=prefix,
         artifacts=artifacts_dir(opts.artifacts, url, opts.out_dir),
+        storage=url,
         trial_callbacks=opts.trial_callbacks,
         deadline=deadline,
         on_epoch=progress.epoch if progress else None,

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import warnings
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 import optuna
 from optuna.storages import GrpcStorageProxy
@@ -29,9 +30,14 @@ DRIVERS = {
 
 
 def safe_url(url: str) -> str:
-    """The URL with any password masked, for messages and provenance."""
-    if url.startswith("redis"):
-        return url.split("@")[-1] if "@" in url else url
+    """The URL with any password masked (``:***@``), its scheme kept, for messages and
+    provenance."""
+    if scheme(url) in ("redis", "rediss"):  # not a SQLAlchemy URL
+        parts = urlsplit(url)
+        if parts.password is None:
+            return url
+        host = parts.netloc.rsplit("@", 1)[1]
+        return urlunsplit(parts._replace(netloc=f"{parts.username or ''}:***@{host}"))
     try:
         return make_url(url).render_as_string(hide_password=True)
     except Exception:
@@ -46,18 +52,27 @@ def engine_kwargs(url: str) -> dict:
     return {"pool_pre_ping": True, "connect_args": {"connect_timeout": 10}}
 
 
-def open_storage(url: str | None, *, retry_s: float = 0.0) -> optuna.storages.BaseStorage:
+def open_storage(
+    url: str | None, *, retry_s: float = 0.0, create: bool = True
+) -> optuna.storages.BaseStorage:
     """The storage at ``url``; with ``retry_s`` > 0, every call retries a lost connection for
-    up to that many seconds (a worker's view; one-shot commands fail at once)."""
-    storage = _open(url)
+    up to that many seconds (a worker's view; one-shot commands fail at once). With
+    ``create=False`` (a command that only reads) a SQLite file that is not there is an error,
+    not a new empty storage."""
+    storage = _open(url, create)
     return (
         RetryingStorage(storage, safe_url(url or DEFAULT_URL), retry_s) if retry_s > 0 else storage
     )
 
 
-def _open(url: str | None) -> optuna.storages.BaseStorage:
+def _open(url: str | None, create: bool = True) -> optuna.storages.BaseStorage:
     url = url or DEFAULT_URL
     kind = scheme(url)
+    if kind == "sqlite" and not create and not _sqlite_file_exists(url):
+        raise SearchError(
+            f"no storage at {safe_url(url)}: its file does not exist; check --storage, or run "
+            "a study there first"
+        )
     try:
         if kind == "grpc":
             return _open_proxy(url)
@@ -91,6 +106,14 @@ def _open(url: str | None) -> optuna.storages.BaseStorage:
         ) from None
 
 
+def _sqlite_file_exists(url: str) -> bool:
+    try:
+        database = make_url(url).database
+    except Exception:
+        return True  # a malformed URL: opening it says what is wrong
+    return not database or database == ":memory:" or Path(database).is_file()
+
+
 def _open_proxy(url: str) -> optuna.storages.BaseStorage:
     host, port = grpc_address(url)
     with warnings.catch_warnings():  # "experimental" since Optuna 4.2; we test it
@@ -122,7 +145,7 @@ def scheme(url: str | None) -> str:
 
 def load_study(name: str, url: str | None) -> optuna.Study:
     """An existing study, or one line naming the studies that are there."""
-    storage = open_storage(url)
+    storage = open_storage(url, create=False)
     known = [s.study_name for s in optuna.get_all_study_summaries(storage)]
     if name not in known:
         raise SearchError(

@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import optuna
 from sqlalchemy.engine import make_url
@@ -37,6 +38,8 @@ def _reopenable(ref: str) -> str:
             f"the config's study is in {ref}, whose password is not stored; set "
             f"${PASSWORD_ENV} or pass --storage with the full URL"
         )
+    if scheme(ref) == "redis":  # not a SQLAlchemy URL; safe_url masks it as :***@
+        return ref.replace(":***@", f":{quote(password, safe='')}@", 1)
     return make_url(ref.replace("***", "x")).set(password=password).render_as_string(False)
 
 

@@ -1,5 +1,5 @@
-"""Every user mistake, run as a real process: one line ``fmnist-search: error: ...`` on
-stderr naming the value, no traceback, exit status 2.
+"""Every user mistake, run as a process of its own: one line ``fmnist-search: error: ...``
+on stderr naming the value, no traceback, no warning, exit status 2.
 
 A case is a row ``(id, argv, text the line must contain)``. ``{tmp}`` in argv or text is the
 test's folder, which holds FILES; add rows (and files) for any command.
@@ -7,20 +7,21 @@ test's folder, which holds FILES; add rows (and files) for any command.
 
 from __future__ import annotations
 
-import os
+import json
 import socket
 import subprocess
 import sys
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 
 import optuna
 import pytest
 
 from fmnist.config import RunConfig, to_dict
+from tests.testing import environment
 
-# A process per row: mostly import time, a few seconds each on 2 cores.
+# A process per row, all forked from one import of the CLI: seconds on 2 cores.
 pytestmark = pytest.mark.slow
 
 # Files a row can name as {tmp}/NAME: a folder when the content is None.
@@ -36,6 +37,7 @@ FILES: dict[str, bytes | None] = {
     "dropout.toml": b'[model]\nfamily = "vgg"\ndropout = 1.0\n',
     "no-trial.toml": b'epochs = 1\n[provenance]\nstudy = "quick"\n',
     "resnet.toml": b"epochs = 1\n[data]\nsubset = 200\nval_size = 100\n",
+    "wide.toml": b'space = "vgg"\n[ranges]\n"vgg.width" = [16, 128]\n',
 }
 # A study for the commands that read one: created by the fixture in {tmp}/s.db.
 STUDY = ["--study", "known", "--storage", "sqlite:///{tmp}/s.db"]
@@ -65,15 +67,32 @@ ROWS: list[tuple[str, list[str], str]] = [
         ["train", "--config", "resnet", "--device", "cpu", "--out", "{tmp}/a-file"],
         "{tmp}/a-file is an existing file",
     ),
-    ("retrain-seeds-0", ["retrain", "{tmp}/resnet.toml", "--seeds", "0"], "--seeds 0"),
+    ("train-seed-negative", [*TRAIN, "--config", "resnet", "--seed", "-1"], "--seed: '-1'"),
+    ("retrain-seeds-0", ["retrain", "{tmp}/resnet.toml", "--seeds", "0"], "--seeds: '0'"),
     ("retrain-study-no-trial", ["retrain", "{tmp}/no-trial.toml", "--seeds", "1"], "no trial"),
-    ("run-gpus-not-numbers", [*RUN, "--gpus", "0,a"], "--gpus '0,a'"),
-    ("run-n-trials-0", [*RUN, "--n-trials", "0"], "--n-trials 0"),
-    ("run-workers-per-gpu-0", [*RUN, "--workers-per-gpu", "0"], "--workers-per-gpu 0"),
+    ("run-no-study", ["run"], "required: --study"),
+    ("run-gpus-not-numbers", [*RUN, "--gpus", "0,a"], "--gpus: '0,a'"),
+    ("run-n-trials-0", [*RUN, "--n-trials", "0"], "--n-trials: '0'"),
+    ("run-workers-per-gpu-0", [*RUN, "--workers-per-gpu", "0"], "--workers-per-gpu: '0'"),
+    ("run-timeout-abc", [*RUN, "--timeout", "abc"], "--timeout: 'abc' is not a number"),
+    ("run-timeout-nan", [*RUN, "--timeout", "nan"], "--timeout: 'nan' is not a finite number"),
+    ("run-seed-negative", [*RUN, "--seed", "-1"], "--seed: '-1' is out of range"),
+    (
+        "run-ranges-outside-space",
+        ["run", "--study", "{tmp}/wide.toml", "--storage", "sqlite:///{tmp}/r.db"],
+        "ranges.vgg.width = [16, 128]: 128 is outside the space's {{16, 24, 32, 64}}",
+    ),
     ("run-out-is-a-file", [*RUN, "--out", "{tmp}/a-file"], "--out {tmp}/a-file is a file"),
     ("report-unwritable", ["report", *STUDY, "-o", "{tmp}/a-file/report"], "cannot write"),
     ("export-unwritable", ["export", *STUDY, "-o", "{tmp}/a-file/best.toml"], "cannot write"),
+    (
+        "studies-missing-folder",
+        ["studies", "--storage", "sqlite:///{tmp}/nowhere/s.db"],
+        "no storage at sqlite:///{tmp}/nowhere/s.db",
+    ),
+    ("show-top-negative", ["show", *STUDY, "--top", "-1"], "--top: '-1' is out of range"),
     ("dashboard-port-taken", ["dashboard", "--port", "{port}"], "--port {port}"),
+    ("unknown-command", ["serve"], "invalid choice: 'serve'"),
 ]
 
 
@@ -100,33 +119,42 @@ def held_port() -> Iterator[int]:
         yield s.getsockname()[1]
 
 
+@dataclass(frozen=True)
+class Done:
+    returncode: int
+    stderr: str
+
+
 @pytest.fixture(scope="module")
-def finished(folder: Path, held_port: int) -> dict[str, subprocess.CompletedProcess[str]]:
-    """Every row's process, run a few at a time: most of each one's time is importing."""
-
-    def run(argv: list[str]) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "search.cli",
-                *(a.format(tmp=folder, port=held_port) for a in argv),
-            ],
-            capture_output=True,
-            text=True,
-            timeout=300,
-            cwd=folder,
-            env=os.environ | {"PYTHONWARNINGS": "ignore"},
-        )
-
-    with ThreadPoolExecutor(max_workers=4) as pool:
-        done = pool.map(run, [argv for _, argv, _ in ROWS])
-        return dict(zip([row_id for row_id, _, _ in ROWS], done, strict=True))
+def finished(
+    folder: Path, held_port: int, tmp_path_factory: pytest.TempPathFactory
+) -> dict[str, Done]:
+    """Every row's process, forked from one that imported the CLI once (``forked.py``): the
+    import is most of each one's time."""
+    results = tmp_path_factory.mktemp("bad-input-results")
+    argvs = [[a.format(tmp=folder, port=held_port) for a in argv] for _, argv, _ in ROWS]
+    # Python's own warning filters, as a user has them: a warning is a second line.
+    env = {k: v for k, v in environment().items() if k != "PYTHONWARNINGS"}
+    parent = subprocess.run(
+        [sys.executable, "-m", "tests.cli_tests.forked", str(results)],
+        input=json.dumps(argvs),
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=folder,
+        env=env,
+    )
+    # The import, common to every row, prints nothing either (no warning, no traceback).
+    assert parent.returncode == 0 and parent.stderr == "", parent.stderr
+    return {
+        row_id: Done(int((results / f"{i}.code").read_text()), (results / f"{i}.err").read_text())
+        for i, (row_id, _, _) in enumerate(ROWS)
+    }
 
 
 @pytest.mark.parametrize(("row_id", "text"), [(r[0], r[2]) for r in ROWS], ids=[r[0] for r in ROWS])
 def test_one_line_no_traceback_exit_2(
-    finished: dict[str, subprocess.CompletedProcess[str]],
+    finished: dict[str, Done],
     folder: Path,
     held_port: int,
     row_id: str,

@@ -5,94 +5,23 @@ Tests that need a server run over the ``storage_url`` parameter or carry the
 reads the counts per kind written at the end (``FMNIST_SERVER_REPORT``) and fails unless
 every kind had a test pass.
 
-Every test ends with ``ledger.check(...)``: unique trial numbers, nothing left RUNNING, and
-its row of the reliability table (trials asked and finished, faults, lost, duplicated), which
-``tools/reliability_table.py`` collects through ``FMNIST_RELIABILITY_ROWS``.
+Every test ends with ``ledger.check(...)`` (``ledger.py``): nothing lost, duplicated or left
+RUNNING, and its row of the reliability table (trials asked and finished, faults, lost,
+duplicated), which ``tools/reliability_table.py`` collects through ``FMNIST_RELIABILITY_ROWS``.
 """
 
 from __future__ import annotations
 
 import json
 import os
-from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 import pytest
-from optuna.trial import FrozenTrial, TrialState
 
+from tests.reliability_tests.ledger import Ledger, write_row
 from tests.testing import SERVERS
 
 HERE = Path(__file__).parent
-
-
-ROWS_ENV = "FMNIST_RELIABILITY_ROWS"
-FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
-
-
-def _write_row(row: dict[str, Any]) -> None:
-    if path := os.environ.get(ROWS_ENV):
-        with open(path, "a") as f:
-            f.write(json.dumps(row) + "\n")
-
-
-def backend_of(url: str) -> str:
-    return url.split(":", 1)[0].split("+", 1)[0]
-
-
-class Ledger:
-    """One test's account of its study: what was asked, what the study holds after the
-    faults, and what was lost or duplicated on the way."""
-
-    def __init__(self, test: str) -> None:
-        self.test = test
-
-    @staticmethod
-    def snapshot(trials: Sequence[FrozenTrial]) -> dict[int, tuple]:
-        """The finished trials before a fault, to be found unchanged after it."""
-        return {t.number: (t.params, t.values) for t in trials if t.state in FINISHED}
-
-    def check(
-        self,
-        trials: Sequence[FrozenTrial],
-        *,
-        backend: str,
-        asked: int,
-        faults: str,
-        workers: int = 1,
-        before: dict[int, tuple] | None = None,
-    ) -> dict[str, Any]:
-        """Record this test's row, then assert unique trial numbers and no RUNNING trial.
-
-        Lost: finished trials asked for and missing, and trials finished before the fault that
-        are gone or changed. Duplicated: repeated trial numbers, finished trials beyond those
-        asked, and retries that finished beside the trial they retried."""
-        numbers = [t.number for t in trials]
-        finished = {t.number: t for t in trials if t.state in FINISHED}
-        kept = self.snapshot(trials)
-        changed = [n for n, old in (before or {}).items() if kept.get(n) != old]
-        twice = [t.number for t in finished.values() if t.user_attrs.get("retry_of") in finished]
-        running = [t.number for t in trials if t.state == TrialState.RUNNING]
-        row = {
-            "kind": "row",
-            "test": self.test,
-            "backend": backend,
-            "workers": workers,
-            "asked": asked,
-            "finished": len(finished),
-            "failed": sum(t.state == TrialState.FAIL for t in trials),
-            "faults": faults,
-            "lost": max(0, asked - len(finished)) + len(changed),
-            "duplicated": len(numbers)
-            - len(set(numbers))
-            + max(0, len(finished) - asked)
-            + len(twice),
-            "running_left": len(running),
-        }
-        _write_row(row)
-        assert len(set(numbers)) == len(numbers), f"repeated trial numbers: {sorted(numbers)}"
-        assert not running, f"trials left RUNNING: {running}"
-        return row
 
 
 @pytest.fixture
@@ -103,7 +32,7 @@ def ledger(request: pytest.FixtureRequest) -> Ledger:
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:
     _count_server_test(report)
     if report.when == "call" or (report.when == "setup" and not report.passed):
-        _write_row(
+        write_row(
             {
                 "kind": "outcome",
                 "test": report.nodeid,
@@ -138,7 +67,8 @@ def server_kind(item: pytest.Item) -> str | None:
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
-        if HERE in item.path.parents:  # every fault test starts real worker processes
+        # Every fault test starts real worker processes; the ledger's own test starts none.
+        if HERE in item.path.parents and item.path.name != "test_ledger.py":
             item.add_marker(pytest.mark.slow)
         if kind := server_kind(item):
             _kind_of[item.nodeid] = kind

@@ -95,7 +95,10 @@ def test_unreachable_storage_at_start_is_one_line(tmp_path, ledger):
     lines = r.err.strip().splitlines()
     assert len(lines) == 1 and "cannot open storage" in lines[0]
     assert f"127.0.0.1:{url.rsplit(':', 1)[1].split('/')[0]}" in lines[0]
-    ledger.check([], backend="postgresql (closed port)", asked=0, faults="storage down at start")
+    # Refused before anything was written: no trial folders, logs or artifacts beside the preset.
+    assert [p.name for p in tmp_path.iterdir()] == [preset.name]
+    # No study to check: the row says so instead of checking an empty list.
+    ledger.record_no_study(backend="postgresql (closed port)", faults="storage down at start")
 
 
 @pytest.mark.server("private_postgresql")

@@ -9,6 +9,7 @@ import pytest
 from optuna.trial import TrialState
 
 from fmnist.config import RunConfig, from_dict
+from search.storage import open_storage
 from search.trials import ranked
 from tests.testing import QuickStudy
 
@@ -33,9 +34,21 @@ def test_studies_counts_each_state(cli, quick_study: QuickStudy) -> None:
 
 
 def test_studies_on_an_empty_storage(cli, tmp_path) -> None:
-    result = cli("studies", "--storage", f"sqlite:///{tmp_path}/empty.db")
+    url = f"sqlite:///{tmp_path}/empty.db"
+    open_storage(url)  # as `run` makes it, before any study is in it
+    result = cli("studies", "--storage", url)
     assert result.code == 0
     assert result.out.startswith("no studies in sqlite:///")
+
+
+@pytest.mark.parametrize("command", [["studies"], ["show", "--study", "quick"]])
+def test_reading_a_storage_that_is_not_there_creates_nothing(
+    cli, tmp_path, command: list[str]
+) -> None:
+    url = f"sqlite:///{tmp_path}/nowhere/s.db"
+    result = cli(*command, "--storage", url)
+    assert result.code == 2 and f"no storage at {url}" in result.error
+    assert not (tmp_path / "nowhere").exists()
 
 
 def test_show_prints_top_trials_pruning_and_best_config(cli, quick_study: QuickStudy) -> None:

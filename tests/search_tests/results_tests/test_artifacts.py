@@ -20,7 +20,7 @@ from search.results.artifacts import (
     default_dir,
     record_trial,
 )
-from search.storage.reference import study_of
+from search.storage.reference import reference, study_of
 from tests.testing import QuickStudy
 
 PNG = b"\x89PNG\r\n\x1a\n"
@@ -64,7 +64,11 @@ def test_every_trial_uploads_what_it_has(quick_study: QuickStudy, tmp_path: Path
             if name == CONFIG:
                 config, provenance = load_toml(path)
                 assert config == from_dict(RunConfig, trial.user_attrs["config"])
-                assert provenance == {"study": "quick", "trial": trial.number}
+                # It names its storage exactly, not "whichever quick study is under ./runs".
+                ref = reference(quick_study.url)
+                assert provenance == {"study": "quick", "trial": trial.number, "storage": ref}
+                assert ref.startswith("sqlite:////")
+                assert study_of(provenance, None)._study_id == study._study_id
                 assert meta.mimetype == "text/plain"
             else:
                 assert path.read_bytes().startswith(PNG) and meta.mimetype == "image/png"
@@ -76,9 +80,9 @@ def test_an_upload_failure_never_fails_the_trial(tiny_config: RunConfig, tmp_pat
     trial = study.ask()
     blocked = tmp_path / "a-file"
     blocked.write_text("not a folder")
-    assert record_trial(trial, blocked, tiny_config) == []
+    assert record_trial(trial, blocked, None, tiny_config) == []
     assert trial.user_attrs["artifacts_error"].startswith("FileExistsError")
-    assert record_trial(trial, None, tiny_config) == []  # no store: nothing to do
+    assert record_trial(trial, None, None, tiny_config) == []  # no store: nothing to do
 
 
 def test_a_model_card_is_attached_to_its_finished_trial(tmp_path: Path) -> None:

@@ -21,8 +21,9 @@ from search.study import resolve
 from search.study.objectives import front
 from search.trials import epoch_accuracies, was_rejected
 
-# Two sizes of 4-wide ResNet (1.4k and 4.8k parameters) on 200 images, 2 epochs: one rung, at
-# epoch 1, where a trial must be in the better half of the no-larger trials that got there.
+# Two sizes of 4-wide ResNet (1 or 2 blocks a stage: 1.4k and 2.9k parameters) on 200 images,
+# 2 epochs: one rung, at epoch 1, where a trial must be in the better half of the no-larger
+# trials that got there.
 PARETO: dict[str, Any] = {
     "space": "resnet",
     "objectives": ["val_acc", "params"],
@@ -36,14 +37,14 @@ PARETO: dict[str, Any] = {
         "options": {"min_resource": 1, "reduction_factor": 2, "min_peers": 1},
     },
     "ranges": {
-        "resnet.intro_width": [4],
         "resnet.intro_kernel": [3],
-        "resnet.width": [4, 8],
         "resnet.stages": [2],
-        "resnet.blocks": [1],
+        "resnet.blocks": [1, 2],
         "optim.batch_size": [64],
         "optim.lr": {"low": 3e-3, "high": 3e-2},
     },
+    # Below the space's widths: [fixed] may hold a parameter outside the space, [ranges] not.
+    "fixed": {"resnet.intro_width": 4, "resnet.width": 4},
     "base": {"precision": "32", "channels_last": False},
 }
 
