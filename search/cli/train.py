@@ -78,7 +78,7 @@ def _warn_if_split_differs(config, provenance: dict, args: argparse.Namespace) -
     if not want or args.full_train:
         return
     from fmnist.data import load_train  # torch: loaded once the input is known good
-    from fmnist.split import make_split
+    from fmnist.split import make_split  # torch, as above
 
     _, labels = load_train(args.data_dir)
     have = make_split(labels, config.data.val_size, config.data.split_seed).fingerprint

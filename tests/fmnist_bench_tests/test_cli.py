@@ -76,7 +76,7 @@ def test_cpu_run_writes_every_part(
         (("run", "--parts", "throughput,warp"), "unknown bench part(s) warp; known: throughput"),
         (("run", "--images", "abc"), "--images: invalid int value: 'abc'"),
         (("run", "--images", 0), "--images 0: must be at least 1"),
-        (("run", "--packs", "1,x"), "--packs '1,x': give comma-separated int values"),
+        (("run", "--packs", "1,x"), "--packs: '1,x': give comma-separated int values"),
         (("run", "--peer-seconds", "nan"), "--peer-seconds nan: must be above 0"),
         (("run", "--precision", "fp8"), "invalid choice: 'fp8'"),
         (("run", "--parts", ","), "--parts is empty"),
