@@ -12,7 +12,7 @@ import torch
 from fmnist.config import ConfigError, RunConfig, dump_toml, full_train_config, to_dict
 from fmnist.lockbox import open_test_set
 from fmnist.provenance import device_name, git_commit, package_versions
-from fmnist.train import FitResult, evaluate, fit, resolve_device
+from fmnist.train import FitResult, fit, resolve_device
 
 
 def describe(result: FitResult) -> dict[str, Any]:
@@ -66,6 +66,7 @@ def train_run(
             f"cannot make the output folder {out}: {e.strerror}; name a folder to write in"
         ) from None
     (out / "config.toml").write_text(dump_toml(config, provenance))
+    test = open_test_set(data_dir, reason=f"final evaluation of {out}") if evaluate_test else None
     result = fit(
         config,
         data_dir=data_dir,
@@ -73,6 +74,7 @@ def train_run(
         log_dir=out,
         progress=progress,
         callbacks=callbacks,
+        test=(test.images, test.labels) if test is not None else None,
     )
     metrics = describe(result) | {
         "full_train": config.data.val_size == 0,
@@ -83,9 +85,8 @@ def train_run(
         "checkpoint": str(out / "model.ckpt"),
         "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
-    if evaluate_test:
-        test = open_test_set(data_dir, reason=f"final evaluation of {out}")
-        metrics["test_acc"] = evaluate(result.module, test.images, test.labels)
+    if test is not None:
+        metrics["test_acc"] = result.test_acc
         metrics["lockbox_openings"] = 1
     torch.save(
         {
