@@ -34,7 +34,7 @@ def show(title: str, header: Sequence[str], rows: Sequence[Sequence[Any]]) -> No
 
 
 def _registry() -> dict[str, Callable[[Bench], dict[str, Any]]]:
-    from fmnist_bench.parts import gpu, memory, peer, precision, studies, throughput
+    from fmnist_bench.parts import gpu, memory, peer, precision, studies, threads, throughput
 
     return {
         "throughput": throughput.run,
@@ -45,6 +45,7 @@ def _registry() -> dict[str, Callable[[Bench], dict[str, Any]]]:
         "fastpath": precision.fastpath,
         "accuracy": precision.accuracy,
         "peer": peer.run,
+        "threads": threads.run,
     }
 
 

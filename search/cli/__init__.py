@@ -72,7 +72,7 @@ def main(argv: list[str] | None = None) -> int:
         return args.func(args)
     except USER_ERRORS as e:
         print(f"fmnist-search: error: {e}", file=sys.stderr)
-        return 2
+        return getattr(e, "exit_code", 2)  # a failed device's worker: 3, for its launcher
     except (PermissionError, IsADirectoryError, NotADirectoryError, FileExistsError) as e:
         print(
             f"fmnist-search: error: cannot write {e.filename}: {e.strerror}; choose a folder "

@@ -5,6 +5,8 @@ worker processes (``launcher``) or N on a Ray cluster (``ray_launcher``), a work
 
 from __future__ import annotations
 
+import sys
+
 import optuna
 
 from search.run.options import RunOptions
@@ -18,6 +20,9 @@ def start(opts: RunOptions, study: ResolvedStudy | None = None) -> optuna.Study:
     from search.run.runner import run
 
     out_folder(opts.out_dir)
+    if opts.worker_index is None:
+        for note in opts.ignored():
+            print(f"note: {note}", file=sys.stderr)
     study = study or resolve(opts.study)
     if opts.ray and opts.worker_index is None:
         from search.run.ray_launcher import launch as launch_on_ray

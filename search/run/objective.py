@@ -8,6 +8,7 @@ is rejected before it trains (search.study.constraints).
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import os
 import resource
@@ -30,6 +31,7 @@ from fmnist.train import fit
 from search.pruners import EqualEpochHalving, record_accuracy
 from search.results.artifacts import record_trial
 from search.results.console import TrialLine
+from search.run.device_faults import INFRASTRUCTURE, DeviceFault, is_device_fault
 from search.run.faults import FaultInjector, planned
 from search.storage.liveness import RETRY_OF, retry_chain
 from search.study import ResolvedStudy
@@ -194,8 +196,10 @@ class Objective:
             gc.collect()
             gc.freeze()
             if torch.cuda.is_available():
-                torch.cuda.empty_cache()
-                trial.set_user_attr("cuda_bytes_after", torch.cuda.memory_allocated())
+                # After a device fault these raise again: the fault is what must surface.
+                with contextlib.suppress(RuntimeError):
+                    torch.cuda.empty_cache()
+                    trial.set_user_attr("cuda_bytes_after", torch.cuda.memory_allocated())
             trial.set_user_attr(
                 "max_rss_mb", resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
             )
@@ -214,6 +218,7 @@ class Objective:
             "split_fingerprint": self.fingerprint,
             "device": device_name(self.device),
             "node": os.environ.get(NODE_ENV) or socket.gethostname(),
+            "threads": torch.get_num_threads(),
             "packages": package_versions(),
             "git_commit": git_commit(),
             "log_dir": str(self.out_dir / "tb" / self.study_name / log_version),
@@ -254,9 +259,13 @@ class Objective:
             trial.set_user_attr("fail_reason", str(e))
             line.finish("FAIL", str(e))
             raise
-        except Exception as e:  # a diverging loss, out-of-memory, a bad config
+        except Exception as e:  # a diverging loss, out-of-memory, a bad config, the device
             reason = f"{type(e).__name__}: {e}".splitlines()[0][:500]
             trial.set_user_attr("fail_reason", reason)
+            if is_device_fault(e):  # no artifacts: the device cannot be trusted to make them
+                trial.set_user_attr("failure", INFRASTRUCTURE)
+                line.finish("FAIL", f"{INFRASTRUCTURE}: {reason}")
+                raise DeviceFault(f"the device failed under trial {trial.number}: {reason}") from e
             record_trial(trial, self.artifacts, config, ckpt=ckpt, data_dir=self.data_dir)
             line.finish("FAIL", reason)
             raise TrialFailed(reason) from e
