@@ -188,6 +188,7 @@ class Objective:
         return None
 
     def __call__(self, trial: optuna.Trial) -> float | list[float]:
+        self._fit_done: float | None = None
         try:
             return self._run(trial)
         finally:
@@ -203,6 +204,8 @@ class Objective:
             trial.set_user_attr(
                 "max_rss_mb", resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
             )
+            if self._fit_done is not None:  # what a trial costs after training: artifacts, GC
+                trial.set_user_attr("post_fit_seconds", time.perf_counter() - self._fit_done)
 
     def _run(self, trial: optuna.Trial) -> float | list[float]:
         config = self.config_for(trial)
@@ -251,6 +254,7 @@ class Objective:
                 log_version=log_version,
                 ckpt_path=resume,
             )
+            self._fit_done = time.perf_counter()
         except optuna.TrialPruned:
             record_trial(trial, self.artifacts, config, ckpt=ckpt, data_dir=self.data_dir)
             line.finish("PRUNED", TIMEOUT_REASON if reporter.stopped_by_timeout else "")

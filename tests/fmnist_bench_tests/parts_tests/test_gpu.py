@@ -23,6 +23,15 @@ def test_gpu_fast_path_code_runs_on_cpu(tiny_config: RunConfig, data_dir: Path) 
 @pytest.mark.slow
 def test_packed_trials_code_runs_on_cpu(tiny_study: Path, data_dir: Path, tmp_path: Path) -> None:
     one = gpu.packed(
-        str(tiny_study), 1, seconds=0.1, device="cpu", data_dir=str(data_dir), work=tmp_path
+        str(tiny_study),
+        1,
+        seconds=0.1,
+        device="cpu",
+        data_dir=str(data_dir),
+        work=tmp_path,
+        target_acc=0.0,  # any epoch reaches it: the time to the first validated epoch
     )
     assert one["workers"] == 1 and one["trials"] >= 1 and one["trials_per_hour"] > 0
+    assert one["epochs"] >= 1 and one["images_per_s"] > 0
+    assert one["epochs_per_s"] == pytest.approx(one["epochs"] / one["wall_seconds"])
+    assert 0 < one["seconds_to_target"] <= one["wall_seconds"]
