@@ -87,6 +87,13 @@ def check(opts: CheckOptions) -> dict[str, Any]:
 
     device = resolve_device(opts.device)
     budget = BUDGETS[opts.budget]
+    if device == "cpu":
+        # A code-path check, not a speed figure: one thread per process, as part f found
+        # fastest on a shared CPU, keeps it from spin-waiting on busy cores (CI machines).
+        import torch
+
+        torch.set_num_threads(1)
+        os.environ["FMNIST_SEARCH_THREADS"] = "1"  # the single worker's process too
     out = opts.out
     out.mkdir(parents=True, exist_ok=True)
     report: dict[str, Any] = {
