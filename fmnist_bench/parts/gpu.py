@@ -121,10 +121,14 @@ def packed(
     trials = done.study.get_trials(deepcopy=False)
     figures = packing_figures(trials, wall_seconds=done.wall_seconds, target_acc=target_acc)
     finished = len(done.finished)  # the trial count and rate: finished ones only
-    return {"workers": k} | figures | {
-        "trials": finished,
-        "trials_per_hour": finished * 3600 / done.wall_seconds,
-    }
+    return (
+        {"workers": k}
+        | figures
+        | {
+            "trials": finished,
+            "trials_per_hour": finished * 3600 / done.wall_seconds,
+        }
+    )
 
 
 def run(b: Bench) -> dict[str, Any]:
