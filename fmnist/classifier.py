@@ -1,7 +1,9 @@
 """The LightningModule: model, loss, optimiser and schedule for one ``RunConfig``.
 
 Metrics accumulate on the device and are read once per epoch, so the step loop never waits
-for the host.
+for the host. The validation and test passes also count the 10x10 confusion matrix there, so
+no second pass over the images is needed after a fit (on a GPU that pass would run on the CPU,
+where Lightning's teardown leaves the module).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from torch import nn
 from fmnist.augment import augment, to_input
 from fmnist.config import RunConfig, to_dict
 from fmnist.models import build_model
+from fmnist.split import NUM_CLASSES
 
 NAN_CHECK_EVERY = 32  # steps between looks at the loss sum, to catch a diverging loss early
 
@@ -64,6 +67,12 @@ class Classifier(pl.LightningModule):
             self.model.compile()  # in place: the state dict keeps its keys
         self.register_buffer("_sums", torch.zeros(5), persistent=False)
         # _sums: train loss sum, train count, val loss sum, val correct, val count
+        self.register_buffer(
+            "_counts", torch.zeros(NUM_CLASSES**2, dtype=torch.long), persistent=False
+        )
+        # The last validation and test passes' confusion counts (CPU, row = true class).
+        self.val_confusion: torch.Tensor | None = None
+        self.test_confusion: torch.Tensor | None = None
         self.history: list[dict[str, float]] = []  # one record per finished epoch
         self._loss_copy: tuple[torch.Tensor, torch.cuda.Event] | None = None  # GPU NaN check
         self._epoch_start = 0.0
@@ -71,6 +80,10 @@ class Classifier(pl.LightningModule):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.config.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
+        if self.config.compile and not self.training:
+            # Training batches all have one size (the ragged last one is dropped); evaluation's
+            # last batch is smaller, so its graph takes any batch size instead of a recompile.
+            torch._dynamo.maybe_mark_dynamic(x, 0)
         return self.model(x)
 
     def training_step(self, batch, batch_idx: int) -> torch.Tensor:
@@ -139,10 +152,23 @@ class Classifier(pl.LightningModule):
 
     def on_validation_epoch_start(self) -> None:
         self._sums[2:].zero_()
+        self._counts.zero_()
 
-    def validation_step(self, batch, batch_idx: int) -> None:
+    def _predict_and_count(self, batch) -> tuple[torch.Tensor, torch.Tensor]:
+        """Eval-mode logits with the config's test-time augmentation, counted into
+        ``_counts`` by (true, predicted) class."""
         x, y = batch
         logits = predict_logits(self, to_input(x, self.config.data), self.config.augment.tta_flip)
+        self._counts += torch.bincount(
+            y * NUM_CLASSES + logits.argmax(-1), minlength=NUM_CLASSES**2
+        )
+        return logits, y
+
+    def _confusion(self) -> torch.Tensor:
+        return self._counts.view(NUM_CLASSES, NUM_CLASSES).to("cpu", copy=True)
+
+    def validation_step(self, batch, batch_idx: int) -> None:
+        logits, y = self._predict_and_count(batch)
         self._sums[2] += F.cross_entropy(logits.float(), y, reduction="sum")
         self._sums[3] += (logits.argmax(-1) == y).sum()
         self._sums[4] += y.numel()
@@ -151,7 +177,17 @@ class Classifier(pl.LightningModule):
         n = self._sums[4].clamp(min=1)
         self.log("val_loss", self._sums[2] / n)
         self.log("val_acc", self._sums[3] / n)
+        self.val_confusion = self._confusion()
         self._record_epoch()
+
+    def on_test_epoch_start(self) -> None:
+        self._counts.zero_()
+
+    def test_step(self, batch, batch_idx: int) -> None:
+        self._predict_and_count(batch)
+
+    def on_test_epoch_end(self) -> None:
+        self.test_confusion = self._confusion()
 
     def configure_optimizers(self):
         o = self.config.optim

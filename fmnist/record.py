@@ -13,7 +13,7 @@ import torch
 from fmnist.config import ConfigError, RunConfig, dump_toml, full_train_config, to_dict
 from fmnist.lockbox import open_test_set
 from fmnist.provenance import device_name, git_commit, package_versions
-from fmnist.train import FitResult, evaluate, fit, resolve_device
+from fmnist.train import FitResult, fit, resolve_device
 
 
 def describe(result: FitResult) -> dict[str, Any]:
@@ -55,7 +55,8 @@ def train_run(
 
     ``full_train`` trains on every training image (``full_train_config``); the saved config
     is the one trained, so it says so. ``before_test(config)`` is called just before the
-    test set is opened: a ledger records the opening there, before any score exists."""
+    test set is opened (before training, which scores it on the device as it ends): a ledger
+    records the opening there, before any score exists."""
     device = resolve_device(device)  # a bad device fails before anything is written
     if full_train:
         config = full_train_config(config)
@@ -69,6 +70,11 @@ def train_run(
             f"cannot make the output folder {out}: {e.strerror}; name a folder to write in"
         ) from None
     (out / "config.toml").write_text(dump_toml(config, provenance))
+    test = None
+    if evaluate_test:  # scored on the device right after training, inside ``fit``
+        if before_test is not None:
+            before_test(config)
+        test = open_test_set(data_dir, reason=f"final evaluation of {out}")
     result = fit(
         config,
         data_dir=data_dir,
@@ -76,6 +82,7 @@ def train_run(
         log_dir=out,
         progress=progress,
         callbacks=callbacks,
+        test=(test.images, test.labels) if test is not None else None,
     )
     metrics = describe(result) | {
         "full_train": config.data.val_size == 0,
@@ -86,11 +93,8 @@ def train_run(
         "checkpoint": str(out / "model.ckpt"),
         "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
-    if evaluate_test:
-        if before_test is not None:
-            before_test(config)
-        test = open_test_set(data_dir, reason=f"final evaluation of {out}")
-        metrics["test_acc"] = evaluate(result.module, test.images, test.labels)
+    if test is not None:
+        metrics["test_acc"] = result.test_acc
         metrics["lockbox_openings"] = 1
     torch.save(
         {

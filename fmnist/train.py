@@ -141,6 +141,15 @@ class FitResult:
     train_images: int
     history: list[dict[str, float]] = field(default_factory=list)
     seconds: float = 0.0
+    # Counted on the device by the last validation pass and by the ``test`` pass; None when
+    # that pass did not run in this fit (a resume of a finished run, no ``test`` given).
+    val_confusion: torch.Tensor | None = None
+    test_confusion: torch.Tensor | None = None
+
+    @property
+    def test_acc(self) -> float | None:
+        c = self.test_confusion
+        return None if c is None else c.diag().sum().item() / max(1, int(c.sum()))
 
     @property
     def val_acc(self) -> float | None:
@@ -164,14 +173,20 @@ def fit(
     log_version: str | int | None = None,
     progress: bool = False,
     ckpt_path: str | Path | None = None,
+    test: tuple[torch.Tensor, torch.Tensor] | None = None,
 ) -> FitResult:
     """Train ``config`` and validate on its split each epoch. ``full_train`` trains on
     every training image instead (``full_train_config``); so does a config whose
-    ``data.val_size`` is 0, without validation."""
+    ``data.val_size`` is 0, without validation. ``test`` (images, labels) is scored once
+    after training, on the training device (``FitResult.test_confusion``)."""
     quiet_lightning()
     device = resolve_device(device)
     if full_train:
         config = full_train_config(config)
+    if config.compile:
+        # A long-lived worker compiles a new model every trial: without a reset Dynamo's
+        # cache fills up to its recompile limit and later trials silently run eager.
+        torch._dynamo.reset()
     pl.seed_everything(config.seed, workers=False, verbose=False)
     images, labels = train_set_on(device, data_dir)
     split = make_split(labels, config.data.val_size, config.data.split_seed, config.data.subset)
@@ -219,6 +234,10 @@ def fit(
         val_dataloaders=val,
         ckpt_path=str(ckpt_path) if ckpt_path else None,
     )
+    seconds = time.perf_counter() - start
+    if test is not None:
+        batches = DeviceBatches(test[0].to(device), test[1].to(device), 1000, shuffle=False)
+        trainer.test(module, dataloaders=batches, verbose=False)
     return FitResult(
         config=config,
         module=module,
@@ -229,7 +248,9 @@ def fit(
         macs=macs,
         train_images=int(split.train_idx.numel()),
         history=list(module.history),
-        seconds=time.perf_counter() - start,
+        seconds=seconds,
+        val_confusion=module.val_confusion,
+        test_confusion=module.test_confusion,
     )
 
 
@@ -238,7 +259,8 @@ def confusion_matrix(
     module: Classifier, images: torch.Tensor, labels: torch.Tensor, *, batch_size: int = 1000
 ) -> torch.Tensor:
     """A 10x10 count matrix on the CPU, row = true class, column = predicted class, of
-    ``module`` in eval mode with the config's test-time augmentation."""
+    ``module`` in eval mode with the config's test-time augmentation. A separate pass over
+    ``images``: ``fit`` counts its validation and test sets during training already."""
     module.eval()
     device = next(module.parameters()).device
     counts = torch.zeros(NUM_CLASSES**2, dtype=torch.long, device=device)

@@ -16,8 +16,9 @@ from pathlib import Path
 from typing import Any
 
 from fmnist.train import resolve_device
-from fmnist_bench import machine
+from fmnist_bench import gpu_check, machine
 from fmnist_bench.bench import Bench, show
+from fmnist_bench.gpu_check import CheckOptions
 from fmnist_bench.options import BenchOptions
 from fmnist_bench.parts import PARTS, check
 from fmnist_bench.targets import targets
@@ -107,6 +108,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add_flags(p, BenchOptions)
     p.set_defaults(func=lambda args: run(from_args(BenchOptions, args)))
+    p = sub.add_parser(
+        "gpu-check",
+        help="the prepared check for a lent GPU (six minutes on one H200; --budget tiny on a CPU)",
+        description=gpu_check.__doc__,
+    )
+    add_flags(p, CheckOptions)
+    p.set_defaults(func=lambda args: gpu_check.check(from_args(CheckOptions, args)) and 0)
     return parser
 
 

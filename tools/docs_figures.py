@@ -97,6 +97,11 @@ REGIONS: dict[str, Region] = {
         "--json docs/results/bench-peer.json",
         since="a3c7082",
     ),
+    "bench-threads": Region(
+        "docs/results/bench-threads.json",
+        "fmnist-bench run --parts threads --device cpu --json docs/results/bench-threads.json",
+        since="e9f7d89",
+    ),
     "quick-card": Region(
         "docs/results/quick-card.json",
         "fmnist-search run --study quick --device cpu && fmnist-search confirm --study quick "

@@ -16,12 +16,14 @@ def count_params(model: nn.Module) -> int:
 
 @torch.no_grad()
 def count_macs(model: nn.Module) -> int:
-    """Multiply-accumulates for one 1x28x28 image (convolutions and linear layers)."""
+    """Multiply-accumulates for one 1x28x28 image (convolutions and linear layers). Counted
+    eagerly even on a compiled model: compiling here would cost a compile for a batch of one,
+    and a compiled graph's count can differ from the network's."""
     was_training = model.training
     model.eval()
     device = next(model.parameters()).device
     counter = FlopCounterMode(display=False)
-    with counter:
+    with counter, torch.compiler.set_stance("force_eager"):
         model(torch.zeros(1, 1, 28, 28, device=device))
     model.train(was_training)
     return counter.get_total_flops() // 2

@@ -9,7 +9,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from fmnist_bench.bench import Bench
-from fmnist_bench.parts import gpu, memory, peer, precision, studies, throughput
+from fmnist_bench.parts import gpu, memory, peer, precision, studies, threads, throughput
 from search.errors import SearchError
 
 PARTS: dict[str, Callable[[Bench], dict[str, Any]]] = {
@@ -21,6 +21,7 @@ PARTS: dict[str, Callable[[Bench], dict[str, Any]]] = {
     "fastpath": precision.fastpath,
     "accuracy": precision.accuracy,
     "peer": peer.run,
+    "threads": threads.run,
 }
 
 

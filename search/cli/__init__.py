@@ -54,7 +54,7 @@ def guarded(prog: str, call: Callable[[], int]) -> int:
         return call()
     except user_errors() as e:
         print(f"{prog}: error: {e}", file=sys.stderr)
-        return 2
+        return getattr(e, "exit_code", 2)  # a failed device's worker: 3, for its launcher
     except (PermissionError, IsADirectoryError, NotADirectoryError, FileExistsError) as e:
         print(
             f"{prog}: error: cannot write {e.filename}: {e.strerror}; choose a folder "

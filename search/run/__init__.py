@@ -5,6 +5,8 @@ worker processes (``launcher``) or N on a Ray cluster (``ray_launcher``), a work
 
 from __future__ import annotations
 
+import sys
+
 import optuna
 
 from search.folders import out_folder
@@ -18,6 +20,9 @@ from search.study import ResolvedStudy, resolve
 def start(opts: RunOptions, study: ResolvedStudy | None = None) -> optuna.Study:
     """Run the search ``opts`` asks for, here or in worker processes; the stored study."""
     out_folder(opts.out_dir)
+    if opts.worker_index is None:
+        for note in opts.ignored():
+            print(f"note: {note}", file=sys.stderr)
     study = study or resolve(opts.study)
     if opts.ray and opts.worker_index is None:
         return launch_on_ray(study, opts)

@@ -3,9 +3,11 @@
 A comma-separated list of ``KIND@TRIAL[:EPOCH]``: ``oom@3`` raises an out-of-memory error in
 trial 3's first step, ``nan@5`` poisons trial 5's weights so its loss diverges for real,
 ``kill@2:1`` SIGKILLs the worker after trial 2's epoch 1 is validated and checkpointed,
-``error@4`` raises a RuntimeError, ``stall@2`` holds trial 2 in its first step for up to
-``STALL_S`` seconds (so a test's signal surely lands inside a trial), ``slow@0`` holds trial
-0's first step for ``SLOW_S`` seconds (so a short ``--timeout`` surely passes inside it).
+``error@4`` raises a RuntimeError, ``cuda@4`` a CUDA error that is not out-of-memory (an
+illegal memory access: the device's fault, not the trial's), ``stall@2`` holds trial 2 in
+its first step for up to ``STALL_S`` seconds (so a test's signal surely lands inside a
+trial), ``slow@0`` holds trial 0's first step for ``SLOW_S`` seconds (so a short
+``--timeout`` surely passes inside it).
 ``*`` for TRIAL means every trial (``stall@*:1``: every trial this process runs stalls in
 epoch 1; set on one Ray node, it holds that node's trials while a test kills the node).
 Unset, nothing is injected.
@@ -47,6 +49,11 @@ class FaultInjector(pl.Callback):
                 raise torch.OutOfMemoryError("injected out-of-memory (FMNIST_SEARCH_FAULTS)")
             if kind == "error":
                 raise RuntimeError("injected error (FMNIST_SEARCH_FAULTS)")
+            if kind == "cuda":
+                raise getattr(torch, "AcceleratorError", RuntimeError)(
+                    "CUDA error: an illegal memory access was encountered "
+                    "(injected, FMNIST_SEARCH_FAULTS)"
+                )
             if kind == "stall":
                 time.sleep(STALL_S)  # a signal handler's exception ends the sleep early
             if kind == "slow":

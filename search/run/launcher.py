@@ -13,37 +13,73 @@ import optuna
 
 from search.errors import SearchError
 from search.results.console import StudyProgress
+from search.run.device_faults import EXIT_CODE as DEVICE_FAULT_EXIT
 from search.run.options import RunOptions
+from search.run.orphans import LAUNCHER_ENV
 from search.run.runner import deadline_of, open_study, storage_url, target
 from search.storage import open_storage
 from search.study import ResolvedStudy
 from search.trials import finished_count
 
 POLL_S = 10.0  # how often the launcher reads the study's progress
+CHECK_S = 1.0  # how often it looks for a worker to replace
+MAX_REPLACEMENTS = 2  # per worker slot: a GPU that keeps failing is not retried for ever
 
 
-def devices(opts: RunOptions) -> list[str]:
-    if opts.gpus:
-        return [f"cuda:{g}" for g in opts.gpus for _ in range(opts.workers_per_gpu)]
-    return [opts.device] * opts.workers
+def devices(opts: RunOptions, visible: str | None = None) -> list[str]:
+    """One device per worker. ``--gpus`` indices count the GPUs this process sees: with
+    ``CUDA_VISIBLE_DEVICES`` set (``visible``; default: this process's), index i is its i-th
+    entry, as torch numbers them, and the workers inherit the variable, so ``--gpus 0`` under
+    ``CUDA_VISIBLE_DEVICES=2,3`` is physical GPU 2."""
+    if not opts.gpus:
+        return [opts.device] * opts.workers
+    if visible is None:
+        visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if visible is not None:
+        seen = [v.strip() for v in visible.split(",") if v.strip()]
+        if bad := [g for g in opts.gpus if g >= len(seen)]:
+            shown = f"GPUs 0 to {len(seen) - 1} (physical {','.join(seen)})" if seen else "no GPU"
+            raise SearchError(
+                f"--gpus {','.join(map(str, bad))}: CUDA_VISIBLE_DEVICES={visible!r} leaves "
+                f"{shown}; --gpus counts the visible GPUs from 0, so use those indices"
+            )
+    return [f"cuda:{g}" for g in opts.gpus for _ in range(opts.workers_per_gpu)]
+
+
+def physical(device: str, visible: str | None) -> str:
+    """``device`` with the physical GPU it is under ``visible`` (CUDA_VISIBLE_DEVICES)."""
+    if not device.startswith("cuda:") or visible is None:
+        return device
+    return f"{device} (physical {visible.split(',')[int(device.split(':')[1])].strip()})"
+
+
+def threads_per_worker(workers: int, cores: int | None = None) -> int:
+    """Intra-op threads for each of ``workers`` processes on this machine: the cores shared
+    out, GPU workers included. A GPU worker's threads run its Python dispatch and spin-wait;
+    eight packed workers with every core each spin over each other instead of feeding the GPU.
+    On a CPU, K workers x 1 thread beat 1 worker x K threads (docs/BENCHMARKS.md, part f)."""
+    return max(1, (cores or os.cpu_count() or 1) // max(1, workers))
 
 
 def launch(study: ResolvedStudy, opts: RunOptions) -> optuna.Study:
+    devs = devices(opts)  # a bad --gpus fails before the study is touched
     url = storage_url(study, opts)
     stored = open_study(study, opts)  # created once, baselines enqueued once
-    devs = devices(opts)
-    cpu_workers = sum(d == "cpu" or d == "auto" for d in devs)
-    threads = max(1, (os.cpu_count() or 1) // max(1, cpu_workers))
-    print(f"study {stored.study_name!r}: {len(devs)} workers on {', '.join(sorted(set(devs)))}")
-    env = os.environ | {"FMNIST_SEARCH_THREADS": str(threads)}
-    procs = [
-        subprocess.Popen(
-            opts.worker_argv(index=i, device=d, study_name=stored.study_name, url=url),
+    threads = threads_per_worker(len(devs))
+    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+    shown = ", ".join(physical(d, visible) for d in sorted(set(devs)))
+    print(f"study {stored.study_name!r}: {len(devs)} workers on {shown}, {threads} threads each")
+    env = os.environ | {"FMNIST_SEARCH_THREADS": str(threads), LAUNCHER_ENV: str(os.getpid())}
+
+    def start_worker(i: int) -> subprocess.Popen:
+        return subprocess.Popen(
+            opts.worker_argv(index=i, device=devs[i], study_name=stored.study_name, url=url),
             env=env,
             start_new_session=True,  # a terminal's Ctrl-C reaches us once
         )
-        for i, d in enumerate(devs)
-    ]
+
+    procs = [start_worker(i) for i in range(len(devs))]
+    replaced = [0] * len(procs)
 
     def forward(signum, _frame):
         for p in procs:
@@ -53,9 +89,21 @@ def launch(study: ResolvedStudy, opts: RunOptions) -> optuna.Study:
     old = {s: signal.signal(s, forward) for s in (signal.SIGINT, signal.SIGTERM)}
     progress = StudyProgress(stored, target(study, opts), deadline_of(study, opts))
     try:
-        while any(p.poll() is None for p in procs):
-            time.sleep(POLL_S)
-            progress.update()
+        last = time.monotonic()
+        while any(p.returncode is None for p in procs):
+            time.sleep(CHECK_S)
+            for i, p in enumerate(procs):
+                if p.poll() == DEVICE_FAULT_EXIT and replaced[i] < MAX_REPLACEMENTS:
+                    replaced[i] += 1
+                    print(
+                        f"worker {i} on {devs[i]} exited after a device fault; starting a "
+                        f"fresh worker there ({replaced[i]} of {MAX_REPLACEMENTS})",
+                        file=sys.stderr,
+                    )
+                    procs[i] = start_worker(i)
+            if time.monotonic() - last >= POLL_S:
+                progress.update()
+                last = time.monotonic()
         codes = [p.wait() for p in procs]
     finally:
         progress.close()

@@ -8,6 +8,7 @@ is rejected before it trains (search.study.constraints).
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import os
 import resource
@@ -30,6 +31,7 @@ from fmnist.train import fit
 from search.pruners import EqualEpochHalving, record_accuracy
 from search.results.artifacts import record_trial
 from search.results.console import TrialLine
+from search.run.device_faults import INFRASTRUCTURE, DeviceFault, is_device_fault
 from search.run.faults import FaultInjector, planned
 from search.storage.liveness import RETRY_OF, retry_chain
 from search.study import ResolvedStudy
@@ -190,6 +192,7 @@ class Objective:
         return None
 
     def __call__(self, trial: optuna.Trial) -> float | list[float]:
+        self._fit_done: float | None = None
         try:
             return self._run(trial)
         finally:
@@ -198,11 +201,15 @@ class Objective:
             gc.collect()
             gc.freeze()
             if torch.cuda.is_available():
-                torch.cuda.empty_cache()
-                trial.set_user_attr("cuda_bytes_after", torch.cuda.memory_allocated())
+                # After a device fault these raise again: the fault is what must surface.
+                with contextlib.suppress(RuntimeError):
+                    torch.cuda.empty_cache()
+                    trial.set_user_attr("cuda_bytes_after", torch.cuda.memory_allocated())
             trial.set_user_attr(
                 "max_rss_mb", resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
             )
+            if self._fit_done is not None:  # what a trial costs after training: artifacts, GC
+                trial.set_user_attr("post_fit_seconds", time.perf_counter() - self._fit_done)
 
     def _run(self, trial: optuna.Trial) -> float | list[float]:
         config = self.config_for(trial)
@@ -218,6 +225,7 @@ class Objective:
             "split_fingerprint": self.fingerprint,
             "device": device_name(self.device),
             "node": os.environ.get(NODE_ENV) or socket.gethostname(),
+            "threads": torch.get_num_threads(),
             "packages": package_versions(),
             "git_commit": git_commit(),
             "log_dir": str(self.out_dir / "tb" / self.study_name / log_version),
@@ -250,6 +258,7 @@ class Objective:
                 log_version=log_version,
                 ckpt_path=resume,
             )
+            self._fit_done = time.perf_counter()
         except optuna.TrialPruned:
             record_trial(
                 trial, self.artifacts, self.storage, config, ckpt=ckpt, data_dir=self.data_dir
@@ -260,9 +269,13 @@ class Objective:
             trial.set_user_attr("fail_reason", str(e))
             line.finish("FAIL", str(e))
             raise
-        except Exception as e:  # a diverging loss, out-of-memory, a bad config
+        except Exception as e:  # a diverging loss, out-of-memory, a bad config, the device
             reason = f"{type(e).__name__}: {e}".splitlines()[0][:500]
             trial.set_user_attr("fail_reason", reason)
+            if is_device_fault(e):  # no artifacts: the device cannot be trusted to make them
+                trial.set_user_attr("failure", INFRASTRUCTURE)
+                line.finish("FAIL", f"{INFRASTRUCTURE}: {reason}")
+                raise DeviceFault(f"the device failed under trial {trial.number}: {reason}") from e
             record_trial(
                 trial, self.artifacts, self.storage, config, ckpt=ckpt, data_dir=self.data_dir
             )

@@ -144,6 +144,39 @@ class RunOptions:
                 "or use --gpus and --workers-per-gpu on this machine"
             )
 
+    def ignored(self) -> list[str]:
+        """One line per flag given that this kind of run does not use, so none is ignored
+        silently."""
+        notes = []
+        if self.ray:
+            if self.gpus or self.workers_per_gpu != 1:
+                notes.append(
+                    "--gpus and --workers-per-gpu place local workers and are ignored with "
+                    "--ray; Ray places GPU workers by --gpus-per-worker"
+                )
+            if self.gpus_per_worker and self.device != "auto":
+                notes.append(
+                    f"--device {self.device} is ignored with --gpus-per-worker: each Ray "
+                    "worker uses the GPU Ray gives it"
+                )
+            return notes
+        if self.gpus:
+            if self.workers != 1:
+                notes.append(
+                    f"--workers {self.workers} is ignored with --gpus: each GPU listed gets "
+                    f"--workers-per-gpu ({self.workers_per_gpu}) workers"
+                )
+            if self.device != "auto":
+                notes.append(
+                    f"--device {self.device} is ignored with --gpus: each worker uses its GPU"
+                )
+        elif self.workers_per_gpu != 1:
+            notes.append(
+                f"--workers-per-gpu {self.workers_per_gpu} is ignored without --gpus; "
+                "--workers sets the number of workers"
+            )
+        return notes
+
     @property
     def launches_workers(self) -> bool:
         """Whether this command starts worker processes rather than being one."""

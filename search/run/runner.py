@@ -26,6 +26,7 @@ from search.results.console import StudyProgress
 from search.run import estimate
 from search.run.objective import Interrupted, Objective
 from search.run.options import RunOptions
+from search.run.orphans import exit_with_launcher
 from search.run.worker import MAX_FAILS_IN_A_ROW, signals_interrupt, work
 from search.storage import DEFAULT_URL, StorageLost, open_storage, safe_url
 from search.study import ResolvedStudy, objectives
@@ -107,6 +108,7 @@ def deadline_of(study: ResolvedStudy, opts: RunOptions) -> float | None:
 def run(study: ResolvedStudy, opts: RunOptions) -> optuna.Study:
     """This process's share of the search: the whole of it, or one worker's."""
     timeout, deadline = timeout_of(study, opts), deadline_of(study, opts)
+    exit_with_launcher()
     device = resolve_device(opts.device)
     if threads := os.environ.get("FMNIST_SEARCH_THREADS"):
         torch.set_num_threads(int(threads))  # K workers share the cores, not oversubscribe

@@ -12,6 +12,7 @@ from collections.abc import Callable
 import optuna
 from optuna.trial import TrialState
 
+from search.run.device_faults import DeviceFault
 from search.run.objective import Interrupted, TrialFailed
 from search.storage.claim import claim
 from search.storage.liveness import GRACE_S, Heartbeat, enqueue_retry
@@ -98,6 +99,9 @@ def work(
                 frozen = study.tell(trial, state=TrialState.FAIL)
             except Interrupted as e:
                 _stopped(study, trial, str(e))
+            except DeviceFault:
+                enqueue_retry(study, study.tell(trial, state=TrialState.FAIL))
+                raise  # this process's CUDA context is broken: its launcher replaces it
         ran.append(frozen)
         if on_trial:
             on_trial(frozen)

@@ -81,6 +81,7 @@ def test_cpu_run_writes_every_part(
         (("run", "--precision", "fp8"), "invalid choice: 'fp8'"),
         (("run", "--parts", ","), "--parts is empty"),
         ((), "the following arguments are required: COMMAND"),
+        (("gpu-check", "--budget", "huge"), "argument --budget: invalid choice: 'huge'"),
     ],
 )
 def test_a_bad_option_is_one_line(bench, args: tuple, says: str) -> None:

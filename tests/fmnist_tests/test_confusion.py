@@ -27,6 +27,26 @@ def test_the_validation_confusion_agrees_with_the_validation_score(
     assert accuracy == pytest.approx(evaluate(result.module, val_images, val_labels))
 
 
+@pytest.mark.slow  # trains for more than a few seconds
+def test_fit_counts_confusions_on_the_device_without_a_second_pass(
+    tiny_config: RunConfig, data_dir: Path
+) -> None:
+    images, labels = train_set_on("cpu", data_dir)
+    test = images[-300:], labels[-300:]
+    result = fit(tiny_config, data_dir=data_dir, device="cpu", test=test)
+    forwards = []
+    result.module.register_forward_pre_hook(lambda *_: forwards.append(1))
+
+    matrix = validation_confusion(result, data_dir)
+    assert forwards == []  # the counts came from training's own validation pass
+
+    val = result.split.val_idx
+    assert torch.equal(matrix, confusion_matrix(result.module, images[val], labels[val]))
+    assert forwards  # the hook sees a second pass when there is one
+    assert torch.equal(result.test_confusion, confusion_matrix(result.module, *test))
+    assert result.test_acc == pytest.approx(evaluate(result.module, *test))
+
+
 def test_rows_are_true_classes_and_columns_predictions(tiny_config: RunConfig) -> None:
     from fmnist.classifier import Classifier
 

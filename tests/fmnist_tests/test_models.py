@@ -36,6 +36,20 @@ def test_size_and_cost_are_reported(family: str) -> None:
 
 
 @pytest.mark.parametrize("family", families())
+def test_macs_of_a_compiled_model_are_its_eager_count_and_compile_nothing(family: str) -> None:
+    from torch._dynamo.utils import counters
+
+    config = MODEL_CONFIGS[family]()
+    eager = build_model(config)
+    compiled = build_model(config)
+    compiled.compile()  # in place, as a `compile = true` run does
+    torch._dynamo.reset()
+    counters.clear()
+    assert count_macs(compiled) == count_macs(eager) > 0
+    assert counters["stats"]["calls_captured"] == 0  # nothing traced, so nothing compiled
+
+
+@pytest.mark.parametrize("family", families())
 def test_num_classes(family: str) -> None:
     model = build_model(MODEL_CONFIGS[family](), num_classes=3)
     assert model(torch.randn(2, 1, 28, 28)).shape == (2, 3)

@@ -33,10 +33,14 @@ def test_gpu_fast_path_code_runs_on_cpu(tiny_config: RunConfig, data_dir: Path) 
 @pytest.mark.slow
 def test_packed_trials_run_on_a_fresh_study(tiny_study: Path, data_dir: Path, tmp_path: Path):
     b = Bench(BenchOptions(data_dir=str(data_dir)), "cpu", tmp_path)
-    one = gpu.packed(b, str(tiny_study), 1, seconds=0.1)
+    # target 0: any epoch reaches it, so the time to target is the first validated epoch's.
+    one = gpu.packed(b, str(tiny_study), 1, seconds=0.1, target_acc=0.0)
     # The figure counts the trials the study's own storage holds, in the bench's folder.
     stored = optuna.load_study(study_name="tiny", storage=f"sqlite:///{tmp_path}/packed-1.db")
     done = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
     finished = [t for t in stored.trials if t.state in done]
-    assert one["trials"] == len(finished) >= 1
+    assert one["workers"] == 1 and one["trials"] == len(finished) >= 1
     assert (tmp_path / "packed-1").is_dir()
+    assert one["epochs"] >= 1 and one["images_per_s"] > 0
+    assert one["epochs_per_s"] == pytest.approx(one["epochs"] / one["wall_seconds"])
+    assert 0 < one["seconds_to_target"] <= one["wall_seconds"]
