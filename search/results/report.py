@@ -29,6 +29,7 @@ from optuna.search_space import intersection_search_space
 from optuna.trial import FrozenTrial, TrialState
 
 from fmnist.config import RunConfig, dump_toml, from_dict
+from search.results.anytime import anytime_curve, draw_anytime
 from search.results.artifacts import CONFUSION, CURVES
 from search.results.confirm import confirmed_table
 from search.results.console import front_table, top_table
@@ -253,6 +254,9 @@ def build(
                 sections.append(_html_section(plot, figure))
     finally:
         optuna_logger.setLevel(level)
+    if curve := anytime_curve(study):  # where the study's time went
+        title = f"study {study.study_name!r}: best validation accuracy against wall time"
+        report.pngs["anytime"] = draw_anytime({study.study_name: curve}, out / "anytime.png", title)
     best = best_trial(study)
     if best is not None and artifacts is not None:
         report.best_trial_pngs = _best_trial_pngs(study, best, artifacts, out)
