@@ -19,6 +19,7 @@ class AutoOptions:
         metadata=flag(
             "the whole command's wall time, start-up included: 15m, 1h, 900s or 900",
             name="budget",
+            metavar="DURATION",
             parse=parse_budget,
             required=True,
         ),

@@ -240,6 +240,7 @@ def final_phase(session: Session, opts: AutoOptions, out: Path, url: str) -> Non
     epoch_s = per_image * (opts.final_images or TRAIN_IMAGES)
     reserve = max(CARD_RESERVE_S, CARD_RESERVE_SHARE * session.plan.budget_s)
     epochs = max(1, math.floor((session.left() - reserve) / epoch_s))
+    session.update(final_room_s=session.left() - reserve)
     provenance |= {"searched_epochs": config.epochs, "auto_budget_s": session.plan.budget_s}
     path.write_text(dump_toml(stretch(config, epochs), provenance))
     session.update(final_epochs=epochs, final_epoch_s=epoch_s)

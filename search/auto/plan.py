@@ -108,6 +108,7 @@ class Plan:
     confirm_rank_corr: float | None = None  # search score against confirmed score, top trials
     final_epochs: int = 0
     final_epoch_s: float = 0.0
+    final_room_s: float = 0.0  # the seconds the final training was given, scoring reserved
     spent_s: dict[str, float] = field(default_factory=dict)
     created_at: str = ""
 

@@ -12,7 +12,7 @@ from fmnist.train import fit
 from search.study import ResolvedStudy
 
 TRAIN_IMAGES = 60_000  # what a final training trains on: every training image
-PROBE_STEPS = 8  # batches the probe times, after one untimed (warm-up) batch
+PROBE_STEPS = 5  # batches the probe times, after one untimed (warm-up) batch
 VAL_COST = 1 / 3  # a validation image costs about a third of a training image (no backward)
 
 

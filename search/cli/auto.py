@@ -19,7 +19,8 @@ AUTO_HELP = (
 
 def this_process_is_the_command() -> bool:
     """Started as ``fmnist-search`` (or ``python -m search.cli``), so its start-up is ours."""
-    return Path(sys.argv[0]).name in ("fmnist-search", "__main__.py")
+    path = Path(sys.argv[0])
+    return path.name == "fmnist-search" or path.parts[-3:] == ("search", "cli", "__main__.py")
 
 
 def cmd_auto(args: argparse.Namespace) -> int:
