@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from search.auto.budget import parse_budget, text
+from search.auto.plan import Split
 from search.errors import SearchError
 from search.options import flag
 from search.run.options import DATA_DIR_HELP, DEVICE_HELP, STORAGE_HELP
@@ -53,6 +54,9 @@ class AutoOptions:
     )
     data_dir: str | None = field(default=None, metadata=flag(DATA_DIR_HELP))
     device: str = field(default="auto", metadata=flag(DEVICE_HELP))
+    # Not a flag: a split held fixed instead of the measured one (the baselines bench's
+    # one-epoch top-K is this pipeline with one-epoch trials and its own split).
+    split: Split | None = None
 
     def __post_init__(self) -> None:
         if not self.budget_s > 0:

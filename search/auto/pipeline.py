@@ -25,8 +25,8 @@ from search.auto.budget import text
 from search.auto.options import AutoOptions
 from search.auto.plan import (
     FIRST_SEARCH_SHARE,
-    MAX_CONFIRM,
     Plan,
+    Split,
     epoch_seconds,
     new_plan,
     short_long_pairs,
@@ -137,7 +137,7 @@ def auto(opts: AutoOptions, *, started_s_ago: float = 0.0, log=print) -> dict[st
     session.spend("start")
     try:
         if session.plan.phase == "search":
-            search_phase(session, study, run_opts)
+            search_phase(session, study, run_opts, opts.split)
         if session.plan.phase == "confirm":
             confirm_phase(session, opts, out)
         if session.plan.phase == "final":
@@ -156,7 +156,11 @@ def auto(opts: AutoOptions, *, started_s_ago: float = 0.0, log=print) -> dict[st
     return result
 
 
-def search_phase(session: Session, study: ResolvedStudy, run_opts: RunOptions) -> None:
+def search_phase(
+    session: Session, study: ResolvedStudy, run_opts: RunOptions, fixed: Split | None
+) -> None:
+    if session.plan.split is None and fixed is not None:
+        session.update(split=fixed)
     if session.plan.split is None:
         search_until(session, FIRST_SEARCH_SHARE, study, run_opts)
         short, long = short_long_pairs(session.study)
@@ -197,7 +201,7 @@ def confirm_phase(session: Session, opts: AutoOptions, out: Path) -> None:
     split = plan.split or split_for(None)
     epochs = plan.search_epochs * split.confirm_factor
     end = session.at(plan.share_end("confirm"))
-    top = ranked(session.study)[:MAX_CONFIRM]
+    top = ranked(session.study)[: split.confirm_max]
     if not top:
         raise SearchError(
             f"study {session.study.study_name!r} has no complete trial after its search "

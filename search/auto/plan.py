@@ -41,6 +41,7 @@ class Split:
     final: float
     confirm_factor: int
     why: str
+    confirm_max: int = MAX_CONFIRM  # top trials confirmed at most
 
 
 # (lowest rank correlation, split), highest first; the last row also serves an unmeasured one.
