@@ -40,8 +40,8 @@ def draw_anytime(
     """Every curve as a step line on one figure, written as a PNG to ``path``."""
     import matplotlib  # drawn only when asked for, as the report's plots are
 
-    matplotlib.use("Agg")
-    from matplotlib import pyplot as plt
+    matplotlib.use("Agg")  # files, never a window
+    from matplotlib import pyplot as plt  # after the backend is chosen
 
     fig, ax = plt.subplots(figsize=(7, 4.2))
     for label, curve in curves.items():
