@@ -71,6 +71,12 @@ ROWS: list[tuple[str, list[str], str]] = [
     ("run-n-trials-0", [*RUN, "--n-trials", "0"], "--n-trials 0"),
     ("run-workers-per-gpu-0", [*RUN, "--workers-per-gpu", "0"], "--workers-per-gpu 0"),
     ("run-out-is-a-file", [*RUN, "--out", "{tmp}/a-file"], "--out {tmp}/a-file is a file"),
+    ("auto-budget-words", ["auto", "--budget", "a while"], "--budget 'a while'"),
+    (
+        "auto-out-is-a-file",
+        ["auto", "--budget", "1m", "--out", "{tmp}/a-file"],
+        "--out {tmp}/a-file is a file",
+    ),
     ("report-unwritable", ["report", *STUDY, "-o", "{tmp}/a-file/report"], "cannot write"),
     ("export-unwritable", ["export", *STUDY, "-o", "{tmp}/a-file/best.toml"], "cannot write"),
     ("dashboard-port-taken", ["dashboard", "--port", "{port}"], "--port {port}"),
