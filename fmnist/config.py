@@ -330,6 +330,20 @@ def replace(config: RunConfig, **changes: Any) -> RunConfig:
     return from_dict(RunConfig, data)
 
 
+def stretch(config: RunConfig, epochs: int) -> RunConfig:
+    """``config`` trained for ``epochs`` with its schedule stretched to them: one-cycle and
+    cosine already span ``epochs``; a warm-up and a step length in epochs scale with it."""
+    o, factor = config.optim, epochs / config.epochs
+    return replace(
+        config,
+        epochs=epochs,
+        **{
+            "optim.warmup_epochs": o.warmup_epochs * factor,
+            "optim.step_epochs": max(1, round(o.step_epochs * factor)),
+        },
+    )
+
+
 def full_train_config(config: RunConfig, *, subset: int | None = None) -> RunConfig:
     """``config`` as a run on every training image: no validation split (``val_size = 0``,
     so the saved config says so) and no subset unless ``subset`` names one. A config that

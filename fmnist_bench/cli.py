@@ -19,8 +19,8 @@ from fmnist.train import resolve_device
 from fmnist_bench import gpu_check, machine
 from fmnist_bench.bench import Bench, show
 from fmnist_bench.gpu_check import CheckOptions
-from fmnist_bench.options import BenchOptions
-from fmnist_bench.parts import PARTS, check
+from fmnist_bench.options import BaselinesOptions, BenchOptions
+from fmnist_bench.parts import PARTS, baselines, check
 from fmnist_bench.targets import targets
 from search.cli import OneLineParser, guarded
 from search.options import add_flags, from_args
@@ -94,6 +94,36 @@ def run(opts: BenchOptions) -> int:
     return 0
 
 
+BASELINES_DESCRIPTION = (
+    "Ours (fmnist-search auto) against what a user would do instead with the same wall time: "
+    "the preset's best known recipe trained for the whole budget, random search, one-epoch "
+    "top-K, and Optuna's recipe; each method's final training counted in its budget and its "
+    "model scored once on the test set. Prints the table, draws every method's anytime curve "
+    "beside the JSON (same name, .png) and writes JSON."
+)
+
+
+def run_baselines(opts: BaselinesOptions) -> int:
+    """Every method of ``fmnist_bench.parts.baselines`` for ``opts.budget_s``; JSON and PNG."""
+    device = resolve_device(opts.device)
+    start = time.perf_counter()
+    results: dict[str, Any] = {
+        "argv": sys.argv,
+        "started_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "machine": machine.probe(device),
+        "options": dataclasses.asdict(opts),
+    }
+    path = Path(opts.json or f"runs/bench/baselines-{time.strftime('%Y%m%d-%H%M%S')}.json")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with _work_dir(opts.work_dir) as tmp:
+        results.update(baselines.run(opts, device, Path(tmp), path.with_suffix(".png")))
+    results["seconds"] = time.perf_counter() - start
+    results["cpu_busy_after"] = machine.cpu_busy()
+    path.write_text(json.dumps(results, indent=2, default=str))
+    print(f"\nbaselines took {results['seconds']:.0f} s; wrote {path}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = OneLineParser(
         prog="fmnist-bench",
@@ -115,6 +145,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add_flags(p, CheckOptions)
     p.set_defaults(func=lambda args: gpu_check.check(from_args(CheckOptions, args)) and 0)
+    p = sub.add_parser(
+        "baselines",
+        help="ours against the recipe, random search, one-epoch top-K and Optuna's recipe, "
+        "at equal wall time",
+        description=BASELINES_DESCRIPTION,
+    )
+    add_flags(p, BaselinesOptions)
+    p.set_defaults(func=lambda args: run_baselines(from_args(BaselinesOptions, args)))
     return parser
 
 

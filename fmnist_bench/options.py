@@ -7,6 +7,7 @@ import dataclasses
 from dataclasses import dataclass, field
 
 from fmnist_bench.trainer import EPOCH_IMAGES
+from search.auto.budget import parse_budget
 from search.errors import SearchError
 from search.options import csv, flag, flag_fields, flag_name
 from search.run.options import DATA_DIR_HELP, DEVICE_HELP
@@ -170,3 +171,59 @@ class BenchOptions:
             # Interleaved runs on a CPU: a shared machine's drift then hits every pipeline alike.
             repeats=self.repeats or (1 if on_gpu else 2),
         )
+
+
+@dataclass(frozen=True)
+class BaselinesOptions:
+    """``fmnist-bench baselines``: ours (``auto``) against what a user would do instead with
+    the same wall time, each method's final training counted."""
+
+    budget_s: float = field(
+        default=0.0,
+        metadata=flag(
+            "each method's whole wall time, final training included: 15m, 1h, 900s or 900",
+            name="budget",
+            metavar="DURATION",
+            parse=parse_budget,
+            required=True,
+        ),
+    )
+    study: str = field(
+        default="cpu",
+        metadata=flag("the study preset ours, random search and top-K search (default cpu)"),
+    )
+    repeats: int = field(
+        default=1, metadata=flag("runs of every method, interleaved; mean +- std (default 1)")
+    )
+    top_k: int = field(
+        default=3, metadata=flag("configs the one-epoch baseline trains to the end (default 3)")
+    )
+    images: int | None = field(
+        default=None,
+        metadata=flag(
+            "training images of every final training and of Optuna's recipe (default all "
+            "60k; fewer for quick checks only)",
+            metavar="N",
+        ),
+    )
+    json: str | None = field(
+        default=None,
+        metadata=flag("where to write the figures (default runs/bench/baselines-<time>.json)"),
+    )
+    work_dir: str | None = field(
+        default=None,
+        metadata=flag(
+            "keep each method's study, checkpoints and model card here (default: a temporary "
+            "folder, removed)"
+        ),
+    )
+    data_dir: str | None = field(default=None, metadata=flag(DATA_DIR_HELP))
+    device: str = field(default="auto", metadata=flag(DEVICE_HELP))
+
+    def __post_init__(self) -> None:
+        if not self.budget_s > 0:
+            raise SearchError("--budget: give a positive duration such as 15m, 1h or 900s")
+        for name in ("repeats", "top_k", "images"):
+            value = getattr(self, name)
+            if value is not None and value < 1:
+                raise SearchError(f"--{name.replace('_', '-')} {value}: must be at least 1")

@@ -171,6 +171,14 @@ def smallest(folder: Path, epochs: int = 1) -> Path:
     return write_preset(folder / f"smallest{epochs}.toml", **merged(SMALLEST, {"epochs": epochs}))
 
 
+# `auto` and the baselines bench on a budget of seconds: the SMALLEST trial for 2 epochs (so a
+# trial has a short and a long score), random sampling, no pruning, trials without end.
+AUTO_IN_TESTS: dict[str, Any] = merged(
+    SMALLEST, {"epochs": 2, "n_trials": 1000, "sampler": {"name": "random", "seed": 0}}
+)
+FINAL_IMAGES_IN_TESTS = 300  # the final training's images in place of all 60k
+
+
 # (id, top-level changes to TINY, what the error must name)
 BAD_PRESETS = [
     ("unknown-key", {"epochz": 3}, "'epochz'"),

@@ -15,7 +15,7 @@ from typing import NoReturn
 
 from fmnist.config import ConfigError
 from fmnist.data import DataError
-from search.cli import export, inspect, proxy, run, train
+from search.cli import auto, export, inspect, proxy, run, train
 from search.errors import SearchError
 
 USER_ERRORS = (ConfigError, DataError, SearchError, FileNotFoundError)
@@ -35,7 +35,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Honest, pruned Optuna + Lightning search for Fashion-MNIST classifiers.",
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for group in (train, run, inspect, export, proxy):
+    for group in (train, run, auto, inspect, export, proxy):
         group.add(sub)
     return parser
 

@@ -18,7 +18,7 @@ from typing import Any
 
 import optuna
 
-from fmnist.config import RunConfig, from_dict, replace
+from fmnist.config import RunConfig, from_dict, replace, stretch
 from fmnist.train import fit
 from search.errors import SearchError
 from search.text import table
@@ -44,9 +44,11 @@ def confirm(
     data_dir=None,
     device: str = "auto",
     progress=print,
+    epochs: int | None = None,
 ) -> list[dict[str, Any]]:
     """Retrain the ``top`` complete trials ``seeds`` times each; the ranking, best first, also
-    stored on the study."""
+    stored on the study. ``epochs``: confirm at that length, the schedule stretched to it
+    (default: the study's epochs)."""
     if top < 1 or seeds < 1:
         raise SearchError(f"confirm: --top {top} --seeds {seeds}: both must be at least 1")
     trials = ranked(study)[:top]
@@ -55,6 +57,7 @@ def confirm(
     ranking = []
     for trial in trials:
         config = budget_config(study, trial)
+        config = stretch(config, epochs) if epochs else config
         accs = []
         for k in range(seeds):
             seeded = replace(config, seed=SEED_BASE + k)
@@ -88,7 +91,7 @@ def confirm(
         {
             "at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
             "seeds": [SEED_BASE + k for k in range(seeds)],
-            "epochs": int(study.user_attrs.get("epochs", 0)),
+            "epochs": epochs or int(study.user_attrs.get("epochs", 0)),
             "ranking": ranking,
         },
     )

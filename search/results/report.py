@@ -29,6 +29,7 @@ from optuna.search_space import intersection_search_space
 from optuna.trial import FrozenTrial, TrialState
 
 from fmnist.config import RunConfig, dump_toml, from_dict
+from search.results.anytime import anytime_curve, draw_anytime
 from search.results.artifacts import CONFUSION, CURVES
 from search.results.confirm import confirmed_table
 from search.results.console import TOP_HEADER, front_table, top_cells, top_table
@@ -53,6 +54,7 @@ class Report:
     pngs: dict[str, Path] = field(default_factory=dict)
     skipped: dict[str, str] = field(default_factory=dict)
     best_trial_pngs: list[Path] = field(default_factory=list)
+    anytime: Path | None = None  # best validation so far against wall time (results.anytime)
 
 
 def target_of(study: optuna.Study) -> tuple[Callable[[FrozenTrial], float] | None, str]:
@@ -255,6 +257,9 @@ def build(
                 sections.append(_html_section(plot, figure))
     finally:
         optuna_logger.setLevel(level)
+    if curve := anytime_curve(study):  # where the study's time went
+        title = f"study {study.study_name!r}: best validation accuracy against wall time"
+        report.anytime = draw_anytime({study.study_name: curve}, out / "anytime.png", title)
     best = best_trial(study)
     if best is not None and artifacts is not None:
         report.best_trial_pngs = _best_trial_pngs(study, best, artifacts, out)
@@ -347,6 +352,9 @@ def markdown(study: optuna.Study, report: Report, *, top: int, storage_label: st
         lines += [""] + [f"![{p.stem}]({p.name})" for p in report.best_trial_pngs] + [""]
     lines += ["## Plots", "", "Interactive versions of all of these are in `report.html`.", ""]
     lines += [f"![{name}]({path.name})" for name, path in report.pngs.items()]
+    if report.anytime:
+        lines += ["", "Best validation accuracy so far against wall time:", ""]
+        lines += [f"![anytime]({report.anytime.name})"]
     if report.skipped:
         lines += ["", "Not drawn:", ""]
         lines += [f"- {name}: {why}" for name, why in report.skipped.items()]

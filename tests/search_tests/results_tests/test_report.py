@@ -40,7 +40,9 @@ def test_report_writes_the_page_the_pngs_and_the_summary(
     page = (quick_report / "report.html").read_text()
     assert "<script src=" not in page  # self-contained: plotly is inline, once
     assert '<table class="top">' in page and "<th>trial</th>" in page  # a table, not text
-    plots = [p for p in quick_report.glob("*.png") if not p.name.startswith("best_trial_")]
+    assert (quick_report / "anytime.png").is_file()  # drawn by us, not a plotly plot
+    drawn = quick_report.glob("*.png")
+    plots = [p for p in drawn if not p.name.startswith("best_trial_") and p.stem != "anytime"]
     assert page.count("Plotly.newPlot(") == len(plots)
     for name in PLOTS:
         assert f'id="{name}"' in page
@@ -105,6 +107,8 @@ def test_a_pareto_study_gets_its_front(tmp_path: Path) -> None:
     }
     assert report.skipped == {"intermediate_values": "no trial reported per-epoch values"}
     assert all(p.is_file() for p in report.pngs.values())
+    assert report.anytime == tmp_path / "anytime.png" and report.anytime.is_file()
+    assert "![anytime](anytime.png)" in report.markdown.read_text()
     assert 'id="pareto_front"' in report.html.read_text()
     assert "Pareto front of study" in report.markdown.read_text()
 
@@ -116,6 +120,7 @@ def test_a_study_without_completed_trials_says_what_it_cannot_draw(tmp_path: Pat
     study.tell(trial, state=TrialState.PRUNED)
     report = build(study, tmp_path)
     assert set(report.pngs) == {"intermediate_values"}
+    assert report.anytime is None and not (tmp_path / "anytime.png").exists()
     assert report.skipped["optimization_history"] == "no completed trial"
     assert report.skipped["param_importances"] == "fewer than two completed trials"
     assert "no completed trials yet" in report.markdown.read_text()

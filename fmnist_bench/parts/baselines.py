@@ -1,0 +1,221 @@
+"""Ours against what a user would do instead with the same wall time, everything the user
+waits for counted (Issue 20): each method gets the whole budget, its final training included,
+and its chosen model is scored once on the test set.
+
+- ``ours``: ``fmnist-search auto`` on the study.
+- ``recipe``: the preset's best known recipe (its first baseline), no search, trained on all
+  training images for the epochs the budget buys at its measured epoch time.
+- ``random``: the same pipeline with random sampling (same pruner, same split rule).
+- ``one-epoch top-K``: every sampled config trained one epoch, the top K trained to the
+  study's epochs, the best of those trained on all images with the rest (Egele et al. 2023,
+  "Is One Epoch All You Need For Multi-Fidelity Hyperparameter Optimization?").
+- ``optuna recipe``: Optuna's Lightning example (``fmnist_bench.optuna_recipe``) searching for
+  the budget; its selected model is the best trial's as it trained it (it has no final step).
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+import time
+import tomllib
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import tomli_w
+
+from fmnist.config import full_train_config, stretch
+from fmnist.record import train_run
+from fmnist_bench import optuna_recipe
+from fmnist_bench.bench import show
+from fmnist_bench.options import BaselinesOptions
+from search.auto import AutoOptions, auto
+from search.auto.plan import Split
+from search.auto.probe import TRAIN_IMAGES, probe_epoch_seconds, recipe_config
+from search.results.anytime import Curve, anytime_curve, draw_anytime
+from search.storage import load_study
+from search.study import resolve
+from search.study.preset import preset_path
+
+COLUMNS = ("method", "wall_s", "trials", "val_acc", "test_acc", "params")
+RECIPE_RESERVE_S = 2.0  # the recipe's scoring after its training
+# The one-epoch baseline's shares: one-epoch trials, the top K to the end, the final training.
+TOP_K_SPLIT = Split(0.40, 0.25, 0.35, 0, "one-epoch top-K: fixed shares")
+
+
+def variant(study: str, work: Path, name: str, **changes: Any) -> Path:
+    """The preset ``study`` with ``changes`` to its top-level tables, as ``work/name.toml``."""
+    data = tomllib.loads(preset_path(study).read_text()) | changes
+    path = work / f"{name}.toml"
+    path.write_text(tomli_w.dumps(data))
+    return path
+
+
+class Methods:
+    """Every method, run for one budget on one device; each returns a row of ``COLUMNS`` and
+    its anytime curve."""
+
+    def __init__(self, opts: BaselinesOptions, device: str, work: Path) -> None:
+        self.opts, self.device, self.work = opts, device, work
+        study = resolve(opts.study)  # a mistake in the preset ends the bench before any run
+        self.study = study
+        self.epochs = study.preset.epochs
+        random = {"name": "random", "seed": study.preset.sampler.seed}
+        self.random = variant(opts.study, work, f"{study.name}-random", sampler=random)
+        self.one_epoch = variant(
+            opts.study,
+            work,
+            f"{study.name}-one-epoch",
+            epochs=1,
+            sampler=random,
+            pruner={"name": "none"},
+        )
+
+    def table(self) -> dict[str, Callable[[int], tuple[dict[str, Any], Curve]]]:
+        return {
+            "ours (auto)": lambda r: self.auto("ours", self.opts.study, r),
+            "recipe, whole budget": self.recipe,
+            "random search": lambda r: self.auto("random", str(self.random), r),
+            f"one-epoch top-{self.opts.top_k}": lambda r: self.auto(
+                "one-epoch", str(self.one_epoch), r, split=self._top_k_split()
+            ),
+            "optuna recipe": self.optuna,
+        }
+
+    def _top_k_split(self) -> Split:
+        # "to the end": the top K at the study's epochs (the variant's trials train one).
+        changes = {"confirm_factor": self.epochs, "confirm_max": self.opts.top_k}
+        return Split(**(TOP_K_SPLIT.__dict__ | changes))
+
+    def auto(self, label: str, study: str, repeat: int, split: Split | None = None):
+        name = f"{label}-{repeat}"
+        url = f"sqlite:///{self.work}/{name}.db"
+        opts = AutoOptions(
+            budget_s=self.opts.budget_s,
+            study=study,
+            storage=url,
+            study_name=name,
+            out_dir=str(self.work / name),
+            final_images=self.opts.images,
+            data_dir=self.opts.data_dir,
+            device=self.device,
+            split=split,
+        )
+        begin = time.perf_counter()
+        result = auto(opts)
+        wall = time.perf_counter() - begin
+        card, stored = result["card"], load_study(name, url)
+        row = {
+            "wall_s": wall,
+            "trials": len(stored.trials),
+            "val_acc": card["search_val_acc"],
+            "test_acc": card["test_acc"]["mean"],
+            "params": card["params"],
+        }
+        return row, anytime_curve(stored)
+
+    def recipe(self, repeat: int):
+        begin = time.perf_counter()
+        config = recipe_config(self.study)
+        images = self.opts.images or TRAIN_IMAGES
+        epoch_s = probe_epoch_seconds(
+            config, images=images, val_images=0, data_dir=self.opts.data_dir, device=self.device
+        )
+        left = self.opts.budget_s - (time.perf_counter() - begin) - RECIPE_RESERVE_S
+        epochs = max(1, math.floor(left / epoch_s))
+        final = full_train_config(stretch(config, epochs), subset=self.opts.images)
+        metrics, _ = train_run(
+            final,
+            self.work / f"recipe-{repeat}",
+            data_dir=self.opts.data_dir,
+            device=self.device,
+            full_train=True,
+            evaluate_test=True,
+            provenance={"baseline": "the preset's first recipe, no search", "epochs": epochs},
+        )
+        row = {
+            "wall_s": time.perf_counter() - begin,
+            "trials": 0,
+            "val_acc": None,  # trained on every image: nothing held out
+            "test_acc": metrics["test_acc"],
+            "params": metrics["params"],
+        }
+        return row, []
+
+    def optuna(self, repeat: int):
+        begin = time.perf_counter()
+        done = optuna_recipe.search(
+            seconds=self.opts.budget_s,
+            device=self.device,
+            data_dir=self.opts.data_dir,
+            images=self.opts.images,
+            seed=repeat,
+        )
+        model = done.models[done.best.number]
+        test_acc = optuna_recipe.test_accuracy(model, self.opts.data_dir)
+        row = {
+            "wall_s": time.perf_counter() - begin,
+            "trials": len(done.study.trials),
+            "val_acc": done.best.value,
+            "test_acc": test_acc,
+            "params": sum(p.numel() for p in model.parameters()),
+        }
+        return row, anytime_curve(done.study)
+
+
+def mean_std(values: list[float | None]) -> dict[str, float | None]:
+    known = [v for v in values if v is not None]
+    if not known:
+        return {"mean": None, "std": None}
+    return {
+        "mean": statistics.fmean(known),
+        "std": statistics.stdev(known) if len(known) > 1 else 0.0,
+    }
+
+
+def run(opts: BaselinesOptions, device: str, work: Path, figure: Path) -> dict[str, Any]:
+    """Every method ``opts.repeats`` times, interleaved (a shared machine's drift then hits
+    every method alike); the table printed, the anytime curves of the first repeat drawn to
+    ``figure``; the figures under ``baselines``."""
+    methods = Methods(opts, device, work)
+    runs: dict[str, list[dict[str, Any]]] = {}
+    curves: dict[str, Curve] = {}
+    for repeat in range(opts.repeats):
+        for method, measure in methods.table().items():
+            print(f"\nbaselines: {method}, repeat {repeat + 1} of {opts.repeats}", flush=True)
+            row, curve = measure(repeat)
+            runs.setdefault(method, []).append({"method": method, **row})
+            curves.setdefault(method, curve)
+    summary = {
+        method: {key: mean_std([r[key] for r in rows]) for key in COLUMNS[1:]}
+        for method, rows in runs.items()
+    }
+    show(
+        f"baselines: {opts.budget_s:g} s each, final training included; test scored once per "
+        f"run; mean +- std over {opts.repeats} repeat(s)",
+        ["method", "wall s", "trials", "validation", "test", "parameters"],
+        [[method, *(_cell(summary[method][k]) for k in COLUMNS[1:])] for method in runs],
+    )
+    title = f"best validation accuracy against wall time, {opts.budget_s:g} s each"
+    draw_anytime(curves, figure, title)
+    print(f"anytime curves: {figure}")
+    return {
+        "baselines": {
+            "budget_s": opts.budget_s,
+            "repeats": opts.repeats,
+            "columns": list(COLUMNS),
+            "runs": runs,
+            "summary": summary,
+            "curves": curves,
+            "figure": str(figure),
+        }
+    }
+
+
+def _cell(stat: dict[str, float | None]) -> str:
+    if stat["mean"] is None:
+        return "-"
+    if stat["std"]:
+        return f"{stat['mean']:.4g} +- {stat['std']:.2g}"
+    return f"{stat['mean']:.4g}"

@@ -1,0 +1,70 @@
+"""``fmnist-search auto``'s options, typed and frozen; each field owns its flag (as
+``search.run.RunOptions`` does), so the defaults live here once."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from search.auto.budget import parse_budget, text
+from search.auto.plan import Split
+from search.errors import SearchError
+from search.options import flag
+from search.run.options import DATA_DIR_HELP, DEVICE_HELP, STORAGE_HELP
+from search.study.preset import names
+
+
+@dataclass(frozen=True)
+class AutoOptions:
+    budget_s: float = field(
+        default=0.0,
+        metadata=flag(
+            "the whole command's wall time, start-up included: 15m, 1h, 900s or 900",
+            name="budget",
+            metavar="DURATION",
+            parse=parse_budget,
+            required=True,
+        ),
+    )
+    study: str = field(
+        default="cpu",
+        metadata=flag(lambda: f"a preset ({', '.join(names())}) or .toml path (default cpu)"),
+    )
+    seeds: int = field(
+        default=0,
+        metadata=flag(
+            "extra seeds of the final training, after the budget and outside it, for the "
+            "card's mean +- std (default 0)"
+        ),
+    )
+    storage: str | None = field(default=None, metadata=flag(STORAGE_HELP))
+    study_name: str | None = field(
+        default=None,
+        metadata=flag("name in the storage (default <preset>-auto-<budget>); rerun to resume"),
+    )
+    out_dir: str | None = field(
+        default=None,
+        metadata=flag("output folder (default runs/auto/<study name>)", name="out"),
+    )
+    final_images: int | None = field(
+        default=None,
+        metadata=flag(
+            "train the final model on N images instead of all 60k (quick checks only)",
+            metavar="N",
+        ),
+    )
+    data_dir: str | None = field(default=None, metadata=flag(DATA_DIR_HELP))
+    device: str = field(default="auto", metadata=flag(DEVICE_HELP))
+    # Not a flag: a split held fixed instead of the measured one (the baselines bench's
+    # one-epoch top-K is this pipeline with one-epoch trials and its own split).
+    split: Split | None = None
+
+    def __post_init__(self) -> None:
+        if not self.budget_s > 0:
+            raise SearchError("--budget: give a positive duration such as 15m, 1h or 900s")
+        if self.seeds < 0:
+            raise SearchError(f"--seeds {self.seeds}: give 0 or more extra seeds")
+        if self.final_images is not None and self.final_images < 100:
+            raise SearchError(f"--final-images {self.final_images}: give at least 100 images")
+
+    def name_of(self, preset: str) -> str:
+        return self.study_name or f"{preset}-auto-{text(self.budget_s)}"

@@ -1,0 +1,57 @@
+"""`fmnist-bench baselines` on a budget of seconds: every method runs once, is scored once on
+the test set, and the JSON holds every column of every method; bad options are one line."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from search.study import lockbox
+from tests.testing import AUTO_IN_TESTS, load, write_preset
+
+METHODS = {"ours (auto)", "recipe, whole budget", "random search", "one-epoch top-2",
+           "optuna recipe"}  # fmt: skip
+SEARCHES = {"ours": "ours-0", "random search": "random-0", "one-epoch": "one-epoch-0"}
+
+
+@pytest.mark.slow
+def test_every_method_is_scored_once_and_written(bench, tmp_path: Path, data_dir: Path) -> None:
+    preset = write_preset(tmp_path / "tinyb.toml", **AUTO_IN_TESTS)
+    out, work = tmp_path / "b.json", tmp_path / "work"
+    result = bench(
+        "baselines", "--budget", "8s", "--study", preset, "--top-k", 2, "--images", 2000,
+        "--json", out, "--work-dir", work, "--data-dir", data_dir, "--device", "cpu",
+    )  # fmt: skip
+    assert result.code == 0, result.log
+    figures = json.loads(out.read_text())
+    found = figures["baselines"]
+    assert set(found["runs"]) == METHODS
+    for method, runs in found["runs"].items():
+        assert len(runs) == 1, method
+        assert set(runs[0]) == set(found["columns"]), method
+        assert 0.0 <= runs[0]["test_acc"] <= 1.0 and runs[0]["params"] > 0
+        assert runs[0]["wall_s"] > 0
+    assert found["runs"]["recipe, whole budget"][0]["val_acc"] is None  # nothing held out
+    for name in SEARCHES.values():  # each search's winner: one opening, on its study
+        assert len(lockbox.openings(load(f"sqlite:///{work}/{name}.db", name))) == 1
+    assert Path(found["figure"]).read_bytes()[:4] == b"\x89PNG"
+    assert {"machine", "options", "argv", "seconds"} <= figures.keys()
+    for method in METHODS:
+        assert method in result.out  # the table
+
+
+@pytest.mark.parametrize(
+    ("argv", "names"),
+    [
+        (["--budget", "soon"], "--budget 'soon'"),
+        (["--budget", "15m", "--repeats", "0"], "--repeats 0"),
+        (["--budget", "15m", "--top-k", "0"], "--top-k 0"),
+        (["--budget", "15m", "--study", "nosuch"], "unknown study 'nosuch'"),
+    ],
+)
+def test_bad_baselines_options_are_one_line(bench, argv: list[str], names: str) -> None:
+    result = bench("baselines", *argv)
+    assert result.code == 2
+    assert names in result.error

@@ -1,0 +1,53 @@
+import math
+
+import optuna
+
+from fmnist.config import OptimConfig, RunConfig, stretch
+from search.auto.plan import RULES, Plan, short_long_pairs, spearman, split_for
+
+
+def test_rules_give_more_search_as_short_runs_rank_better() -> None:
+    splits = [split_for(rho) for rho in (-1.0, 0.0, 0.5, 0.9, 1.0)]
+    searches = [s.search for s in splits]
+    assert searches == sorted(searches) and searches[0] < searches[-1]
+    assert split_for(None) == RULES[-1][1]  # unmeasured: the careful split
+    for _, split in RULES:
+        assert math.isclose(split.search + split.confirm + split.final, 1.0)
+
+
+def test_spearman_needs_three_pairs_and_spread() -> None:
+    assert spearman([0.1, 0.2], [0.2, 0.3]) is None
+    assert spearman([0.5, 0.5, 0.5], [0.1, 0.2, 0.3]) is None
+    assert spearman([0.1, 0.2, 0.3], [0.3, 0.4, 0.5]) == 1.0
+    assert spearman([0.1, 0.2, 0.3], [0.5, 0.4, 0.3]) == -1.0
+
+
+def test_plan_round_trips_through_a_study() -> None:
+    plan = Plan(budget_s=900, study="cpu", search_epochs=6, search_images=54000, probe_epoch_s=9)
+    plan = plan.spend("start", 3.0).spend("search", 10.0).spend("search", 5.0)
+    plan = Plan.from_dict(plan.to_dict() | {"split": split_for(0.8).__dict__})
+    study = optuna.create_study()
+    study.set_user_attr("auto_plan", plan.to_dict())
+    back = Plan.from_dict(study.user_attrs["auto_plan"])
+    assert back == plan and back.total_spent == 18.0 and back.split == split_for(0.8)
+
+
+def test_short_long_pairs_come_from_complete_curves() -> None:
+    study = optuna.create_study(direction="maximize")
+    for first, last in ((0.5, 0.7), (0.6, 0.8), (0.4, 0.9)):
+        trial = study.ask()
+        trial.report(first, 0)
+        trial.report(last, 1)
+        study.tell(trial, last)
+    one_epoch = study.ask()
+    one_epoch.report(0.3, 0)
+    study.tell(one_epoch, 0.3)
+    assert short_long_pairs(study) == ([0.5, 0.6, 0.4], [0.7, 0.8, 0.9])
+
+
+def test_stretch_keeps_the_schedule_shape() -> None:
+    config = RunConfig(epochs=6, optim=OptimConfig(warmup_epochs=1.5, step_epochs=2))
+    long = stretch(config, 24)
+    assert long.epochs == 24
+    assert long.optim.warmup_epochs == 6.0 and long.optim.step_epochs == 8
+    assert stretch(long, 6) == config
