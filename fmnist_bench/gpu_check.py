@@ -24,11 +24,18 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+import lightning
+import optuna
 import tomli_w
+import torch
 
-from fmnist.config import MobileNetConfig, ResNetConfig, VGGConfig
+from fmnist.config import MobileNetConfig, ResNetConfig, RunConfig, VGGConfig, replace
+from fmnist.train import resolve_device
+from fmnist_bench import trainer
+from fmnist_bench.parts.threads import grid
 from search.errors import SearchError
 from search.options import flag
+from search.storage.liveness import retry_chain
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -98,14 +105,12 @@ class CheckOptions:
 
 def check(opts: CheckOptions) -> dict[str, Any]:
     """Run every step, printing as it goes; the figures, also written to ``opts.out``."""
-    from fmnist.train import resolve_device
 
     device = resolve_device(opts.device)
     budget = BUDGETS[opts.budget]
     if device == "cpu":
         # A code-path check, not a speed figure: one thread per process, as part f found
         # fastest on a shared CPU, keeps it from spin-waiting on busy cores (CI machines).
-        import torch
 
         torch.set_num_threads(1)
         os.environ["FMNIST_SEARCH_THREADS"] = "1"  # the single worker's process too
@@ -147,9 +152,6 @@ def check(opts: CheckOptions) -> dict[str, Any]:
 
 
 def versions(device: str) -> dict[str, Any]:
-    import lightning
-    import optuna
-    import torch
 
     smi = shutil.which("nvidia-smi")
     return {
@@ -183,8 +185,6 @@ def gpu_tests(device: str, budget: Budget) -> dict[str, Any]:
 def epoch_seconds(device: str, budget: Budget, data_dir) -> dict[str, Any]:
     """Training seconds per 60k-image epoch, bf16 + channels_last on a GPU (fp32 +
     channels_last on a CPU, where bf16 costs minutes of kernel set-up on a loaded machine)."""
-    from fmnist.config import RunConfig, replace
-    from fmnist_bench import trainer
 
     rows = {}
     for family in FAMILIES:
@@ -263,7 +263,6 @@ def _run(folder: Path, name: str, preset: Path, faults: str, *flags: str) -> dic
 
 
 def _trials(folder: Path, name: str):
-    import optuna
 
     return optuna.load_study(study_name=name, storage=f"sqlite:///{folder}/{name}.db").trials
 
@@ -321,7 +320,6 @@ def packed(device: str, budget: Budget, data_dir, out: Path) -> dict[str, Any]:
 def threads(budget: Budget, data_dir) -> Any:
     if not budget.thread_images:
         return {"skipped": "tiny budget"}
-    from fmnist_bench.parts.threads import grid
 
     return grid(images=budget.thread_images, data_dir=data_dir)
 
@@ -332,13 +330,11 @@ CSV_FIELDS = ("study", "number", "state", "epochs", "epoch_seconds", "wall_secon
 
 
 def trial_rows(out: Path) -> list[dict[str, Any]]:
-    from search.storage.liveness import retry_chain
 
     rows = []
     for name in ("single", "packed"):
         if not (out / f"{name}.db").is_file():
             continue
-        import optuna
 
         study = optuna.load_study(study_name=name, storage=f"sqlite:///{out}/{name}.db")
         for t in study.trials:

@@ -7,8 +7,8 @@ import dataclasses
 from dataclasses import dataclass, field
 
 from fmnist_bench.trainer import EPOCH_IMAGES
-from search.auto.budget import parse_budget
 from search.errors import SearchError
+from search.flags import duration
 from search.options import csv, flag, flag_fields, flag_name
 from search.run.options import DATA_DIR_HELP, DEVICE_HELP
 
@@ -184,7 +184,7 @@ class BaselinesOptions:
             "each method's whole wall time, final training included: 15m, 1h, 900s or 900",
             name="budget",
             metavar="DURATION",
-            parse=parse_budget,
+            parse=duration,
             required=True,
         ),
     )

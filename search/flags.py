@@ -6,6 +6,7 @@ built in Python (``RunOptions``) run the same parse on their values."""
 from __future__ import annotations
 
 import math
+import re
 from argparse import ArgumentTypeError
 from collections.abc import Callable
 
@@ -59,3 +60,19 @@ def number(
 seconds = number(above=0)  # a wait or a budget; "nan" and "inf" are refused, not read as "never"
 count = whole(1)  # trials, workers, seeds, rows of a table
 seed = whole(0, SEED_MAX)
+
+
+UNITS = {"": 1.0, "s": 1.0, "m": 60.0, "h": 3600.0}
+_DURATION = re.compile(r"\s*(\d+(?:\.\d*)?|\.\d+)\s*([smh]?)\s*", re.IGNORECASE)
+
+
+def duration(text: str) -> float:
+    """Seconds in ``text``: a number with an optional unit, s, m or h (``15m``, ``1.5h``,
+    ``900s``, ``900``); a budget."""
+    match = _DURATION.fullmatch(str(text))
+    seconds = float(match.group(1)) * UNITS[match.group(2).lower()] if match else math.nan
+    if not seconds > 0 or math.isinf(seconds):
+        raise ArgumentTypeError(
+            f"{text!r}: give a positive duration such as 15m, 1h, 900s or 900 (seconds)"
+        )
+    return seconds

@@ -9,7 +9,10 @@ import multiprocessing
 import time
 from typing import Any
 
+import torch
+
 from fmnist.config import DataConfig, OptimConfig, RunConfig, VGGConfig
+from fmnist_bench import trainer
 from fmnist_bench.bench import Bench, show
 
 # Tiny but real: the `quick` study's small VGG on real images, two epochs (the first warms up).
@@ -23,9 +26,6 @@ CONFIG = RunConfig(
 
 
 def _train(threads: int, images: int, device: str, data_dir, out) -> None:
-    import torch
-
-    from fmnist_bench import trainer
 
     torch.set_num_threads(threads)
     cpu0 = time.process_time()

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from search.auto.budget import parse_budget, text
+from search.auto.budget import text
 from search.auto.plan import Split
 from search.errors import SearchError
+from search.flags import duration
 from search.options import flag
 from search.run.options import DATA_DIR_HELP, DEVICE_HELP, STORAGE_HELP
 from search.study.preset import names
@@ -21,7 +22,7 @@ class AutoOptions:
             "the whole command's wall time, start-up included: 15m, 1h, 900s or 900",
             name="budget",
             metavar="DURATION",
-            parse=parse_budget,
+            parse=duration,
             required=True,
         ),
     )

@@ -64,7 +64,7 @@ def split_for(rank_corr: float | None) -> Split:
 
 def spearman(xs: list[float], ys: list[float]) -> float | None:
     """Spearman's rank correlation, None for fewer than ``MIN_PAIRS`` pairs or no spread."""
-    if len(xs) < MIN_PAIRS:
+    if len(xs) < MIN_PAIRS or len(set(xs)) < 2 or len(set(ys)) < 2:
         return None
     from scipy.stats import spearmanr  # scipy loads only when a correlation is measured
 

@@ -83,7 +83,7 @@ ROWS: list[tuple[str, list[str], str]] = [
         "ranges.vgg.width = [16, 128]: 128 is outside the space's {{16, 24, 32, 64}}",
     ),
     ("run-out-is-a-file", [*RUN, "--out", "{tmp}/a-file"], "--out {tmp}/a-file is a file"),
-    ("auto-budget-words", ["auto", "--budget", "a while"], "--budget 'a while'"),
+    ("auto-budget-words", ["auto", "--budget", "a while"], "--budget: 'a while'"),
     (
         "auto-out-is-a-file",
         ["auto", "--budget", "1m", "--out", "{tmp}/a-file"],

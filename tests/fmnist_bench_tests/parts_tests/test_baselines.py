@@ -45,7 +45,7 @@ def test_every_method_is_scored_once_and_written(bench, tmp_path: Path, data_dir
 @pytest.mark.parametrize(
     ("argv", "names"),
     [
-        (["--budget", "soon"], "--budget 'soon'"),
+        (["--budget", "soon"], "--budget: 'soon'"),
         (["--budget", "15m", "--repeats", "0"], "--repeats 0"),
         (["--budget", "15m", "--top-k", "0"], "--top-k 0"),
         (["--budget", "15m", "--study", "nosuch"], "unknown study 'nosuch'"),
