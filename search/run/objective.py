@@ -31,7 +31,9 @@ from search.pruners import EqualEpochHalving, record_accuracy
 from search.results.artifacts import record_trial
 from search.results.console import TrialLine
 from search.run.faults import FaultInjector, planned
+from search.run.outcomes import Interrupted, TrialFailed, bare, one_line
 from search.storage.liveness import RETRY_OF, retry_chain
+from search.storage.retry import StorageLost
 from search.study import ResolvedStudy
 from search.study.constraints import check, measure
 from spaces.dims import Categorical, Float, Int
@@ -44,17 +46,8 @@ NODE_ENV = "FMNIST_SEARCH_NODE"
 TIMEOUT_REASON = "the study's timeout passed"
 
 
-class TrialFailed(Exception):
-    """A trial that ended in error; its reason is stored on the trial as ``fail_reason``."""
-
-
 # Trial number -> Lightning callbacks added to that trial's Trainer (the bench's step clock).
 TrialCallbacks = Callable[[int], Sequence[pl.Callback]]
-
-
-class Interrupted(Exception):
-    """SIGINT/SIGTERM during a search. An ``Exception`` on purpose: Lightning turns a
-    KeyboardInterrupt into ``sys.exit(1)``, which Optuna would let leave the trial RUNNING."""
 
 
 def trial_sample(trial: optuna.Trial, dims: dict[str, Any], fixed: dict[str, Any]):
@@ -187,18 +180,30 @@ class Objective:
 
     def __call__(self, trial: optuna.Trial) -> float | list[float]:
         try:
-            return self._run(trial)
-        finally:
-            # Nothing of a trial may stay on the device for the next one. What survives the
-            # collection lives on: frozen, later collections skip it (0.3 s a trial otherwise).
-            gc.collect()
-            gc.freeze()
-            if torch.cuda.is_available():
-                torch.cuda.empty_cache()
-                trial.set_user_attr("cuda_bytes_after", torch.cuda.memory_allocated())
-            trial.set_user_attr(
-                "max_rss_mb", resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+            value, ended = self._run(trial), None
+        except (optuna.TrialPruned, TrialFailed, Interrupted) as e:
+            ended = bare(e)
+        except StorageLost:
+            raise  # the worker stops; the janitor retries its trial
+        except Exception as e:  # before training: a value the sampler rejects, a bad config
+            ended = TrialFailed(one_line(e))
+            trial.set_user_attr("fail_reason", str(ended))
+            TrialLine(trial.number, self.study.preset.epochs, None, self.prefix).finish(
+                "FAIL", str(ended)
             )
+        # The exception caught above held the trial's frames (model, optimizer, Trainer,
+        # batches) through its traceback; it is gone now, so the collection frees all of it.
+        # What survives is the process's own (data on the device, imports): frozen, later
+        # collections skip it (0.3 s a trial otherwise).
+        gc.collect()
+        gc.freeze()
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
+            trial.set_user_attr("cuda_bytes_after", torch.cuda.memory_allocated())
+        trial.set_user_attr("max_rss_mb", resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+        if ended is not None:
+            raise ended
+        return value
 
     def _run(self, trial: optuna.Trial) -> float | list[float]:
         config = self.config_for(trial)
@@ -255,7 +260,7 @@ class Objective:
             line.finish("FAIL", str(e))
             raise
         except Exception as e:  # a diverging loss, out-of-memory, a bad config
-            reason = f"{type(e).__name__}: {e}".splitlines()[0][:500]
+            reason = one_line(e)
             trial.set_user_attr("fail_reason", reason)
             record_trial(trial, self.artifacts, config, ckpt=ckpt, data_dir=self.data_dir)
             line.finish("FAIL", reason)
