@@ -1,5 +1,7 @@
-"""Questions asked of a study's trials, in one place for every room that asks them: which
-trials count, which is best, what each learned per epoch and what pruning saved."""
+"""A study's trials: the states a trial records beyond Optuna's (rejected over budget, its
+accuracy curve) and the questions asked of them, in one place for every room that asks them:
+which trials count, which is best, what each learned per epoch and what pruning saved.
+Torch-free, below both the study and its storage: the claim lock counts trials with it."""
 
 from __future__ import annotations
 
@@ -9,8 +11,8 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from search.pruners import CURVE
-from search.study.constraints import REJECTED
 
+REJECTED = "rejected"  # trial user attribute: why the config was refused before training
 # Consecutive rejections after which a worker gives up: the budgets leave (almost) nothing.
 REJECTIONS_IN_A_ROW = 200
 

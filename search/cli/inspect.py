@@ -37,7 +37,7 @@ def cmd_show(args: argparse.Namespace) -> int:
     from fmnist.config import RunConfig, dump_toml, from_dict
     from search.results.confirm import confirmed_table
     from search.results.console import front_table, top_table
-    from search.study.queries import pruning_figures, ranked
+    from search.trials import pruning_figures, ranked
 
     study = load_study(args.study, args.storage)
     print(top_table(study, args.top))

@@ -21,8 +21,8 @@ import optuna
 from fmnist.config import RunConfig, from_dict, replace
 from fmnist.train import fit
 from search.errors import SearchError
-from search.study.queries import ranked
 from search.text import table
+from search.trials import ranked
 
 CONFIRMED = "confirmed"  # study user attribute
 SEED_BASE = 1_000_000  # trial N of a search trains with seed N: these were never drawn

@@ -10,8 +10,8 @@ import optuna
 from optuna.trial import TrialState
 
 from search.study.objectives import ACCURACY, costs_of, front, is_pareto
-from search.study.queries import epoch_accuracies, finished_count, ranked
 from search.text import fmt
+from search.trials import epoch_accuracies, finished_count, ranked
 
 
 def _params(n: int | None) -> str:

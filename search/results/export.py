@@ -14,7 +14,7 @@ from search.results.confirm import budget_config, confirmed
 from search.study import lockbox
 from search.study.constraints import REJECTED
 from search.study.objectives import COSTS, front
-from search.study.queries import epoch_accuracies, ranked, was_rejected
+from search.trials import epoch_accuracies, ranked, was_rejected
 
 
 def chosen_trial(study: optuna.Study, number: int | None) -> optuna.trial.FrozenTrial:

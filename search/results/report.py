@@ -260,7 +260,7 @@ def _figure_of(axes):
 
 def best_trial(study: optuna.Study) -> FrozenTrial | None:
     """The most accurate complete trial (a Pareto study's first objective is accuracy)."""
-    from search.study.queries import ranked
+    from search.trials import ranked
 
     done = ranked(study)
     return done[0] if done else None
@@ -299,7 +299,7 @@ def trial_counts(study: optuna.Study) -> str:
 
 def markdown(study: optuna.Study, report: Report, *, top: int, storage_label: str) -> str:
     from fmnist.config import RunConfig, dump_toml, from_dict
-    from search.study.queries import pruning_figures
+    from search.trials import pruning_figures
 
     attrs = study.user_attrs
     lines = [f"# Study `{study.study_name}`", ""]
@@ -364,7 +364,7 @@ def top_text(study: optuna.Study, top: int) -> str:
 
 
 def summary_html(study: optuna.Study, top: int) -> str:
-    from search.study.queries import pruning_figures
+    from search.trials import pruning_figures
 
     f = pruning_figures(study)
     return (

@@ -5,17 +5,23 @@ worker processes (``launcher``) or N on a Ray cluster (``ray_launcher``), a work
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import optuna
 
 from search.run.options import RunOptions
-from search.study import ResolvedStudy, resolve
+
+if TYPE_CHECKING:
+    from search.study import ResolvedStudy
 
 
 def start(opts: RunOptions, study: ResolvedStudy | None = None) -> optuna.Study:
     """Run the search ``opts`` asks for, here or in worker processes; the stored study."""
+    # Deferred: they import torch, which a worker's claim path (``search.run.worker``) must not.
     from search.cli import out_folder
     from search.run.launcher import launch
     from search.run.runner import run
+    from search.study import resolve
 
     out_folder(opts.out_dir)
     study = study or resolve(opts.study)

@@ -3,6 +3,7 @@ threads) on one study, spread over ``--gpus`` with ``--workers-per-gpu`` each.""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -15,11 +16,12 @@ from search.errors import SearchError
 from search.results.console import StudyProgress
 from search.run.options import RunOptions
 from search.run.runner import deadline_of, open_study, storage_url, target
-from search.storage import open_storage
+from search.storage import StorageLost, open_storage
+from search.storage.claim import tidy
 from search.study import ResolvedStudy
-from search.study.queries import finished_count
+from search.trials import finished_count
 
-POLL_S = 10.0  # how often the launcher reads the study's progress
+POLL_S = 5.0  # how often the launcher reads the study's progress and reaps dead workers' trials
 
 
 def devices(opts: RunOptions) -> list[str]:
@@ -55,6 +57,9 @@ def launch(study: ResolvedStudy, opts: RunOptions) -> optuna.Study:
     try:
         while any(p.poll() is None for p in procs):
             time.sleep(POLL_S)
+            # The study's one janitor: its workers never reap, so none holds the lock for it.
+            with contextlib.suppress(StorageLost):  # the workers report an outage themselves
+                tidy(stored, url, grace_s=opts.grace_s, retry_s=opts.storage_retry_s)
             progress.update()
         codes = [p.wait() for p in procs]
     finally:

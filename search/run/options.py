@@ -13,7 +13,6 @@ from typing import Any
 
 from search.errors import SearchError
 from search.storage import DEFAULT_URL
-from search.study.preset import names
 
 DATA_DIR_HELP = (
     "folder with the Fashion-MNIST IDX files "
@@ -42,13 +41,20 @@ def flag(help: str, *, name: str = "", metavar: str | None = None, parse=None) -
     return {"flag": name, "help": help, "metavar": metavar, "parse": parse}
 
 
+def _presets() -> list[str]:
+    # Deferred: the presets import torch, which a worker's claim path must not.
+    from search.study.preset import names
+
+    return names()
+
+
 @dataclass(frozen=True)
 class RunOptions:
     """``fmnist-search run``'s options. A field with ``flag`` metadata is a flag; the others
     (``trial_callbacks``) exist for callers in this process only."""
 
     study: str = field(
-        default="", metadata=flag(lambda: f"a preset ({', '.join(names())}) or .toml path")
+        default="", metadata=flag(lambda: f"a preset ({', '.join(_presets())}) or .toml path")
     )
     n_trials: int | None = field(
         default=None, metadata=flag("finished trials the study should hold in total (resume-safe)")

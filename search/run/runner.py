@@ -22,12 +22,13 @@ from fmnist.train import resolve_device
 from search.errors import SearchError
 from search.results.artifacts import artifacts_dir
 from search.results.console import StudyProgress
-from search.run.objective import Interrupted, Objective
+from search.run.objective import Objective
 from search.run.options import RunOptions
+from search.run.outcomes import Interrupted
 from search.run.worker import MAX_FAILS_IN_A_ROW, signals_interrupt, work
 from search.storage import DEFAULT_URL, StorageLost, open_storage, safe_url
 from search.study import ResolvedStudy, objectives
-from search.study.queries import finished_count
+from search.trials import finished_count
 
 MISSING = "(not stored)"
 
@@ -152,6 +153,7 @@ def run(study: ResolvedStudy, opts: RunOptions) -> optuna.Study:
                 timeout=timeout,
                 grace_s=opts.grace_s,
                 retry_s=opts.storage_retry_s,
+                janitor=opts.worker_index is None,  # a launched worker's launcher reaps
                 on_trial=progress.update if progress else None,
             )
         except Interrupted as e:

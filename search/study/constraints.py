@@ -18,8 +18,7 @@ from torch import nn
 from fmnist.models import count_macs, count_params
 from fmnist.models.measure import cpu_latency_ms
 from search.text import fmt
-
-REJECTED = "rejected"  # trial user attribute: why the config was refused before training
+from search.trials import REJECTED
 
 
 @dataclass(frozen=True)

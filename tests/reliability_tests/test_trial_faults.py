@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from optuna.trial import TrialState
 
-from tests.testing import load, run_args, run_process, smallest
+from tests.testing import SMALLEST, load, merged, run_args, run_process, smallest, write_preset
 
 
 def test_bad_trials_fail_with_reason_and_the_good_ones_finish(tmp_path, study_name, ledger):
@@ -28,3 +28,19 @@ def test_bad_trials_fail_with_reason_and_the_good_ones_finish(tmp_path, study_na
     # A worker's memory does not grow with the trials it has run.
     rss = [t.user_attrs["max_rss_mb"] for t in sorted(trials, key=lambda t: t.number)]
     assert rss[-1] - rss[3] < 150, rss
+
+
+def test_an_error_before_training_fails_its_trial_in_one_line(tmp_path, study_name):
+    # Optuna's log-scale sampling rejects the 0 that the preset's checks let through.
+    preset = write_preset(
+        tmp_path / "zero-lr.toml",
+        **merged(SMALLEST, {"ranges": {"optim.lr": {"low": 0.0, "high": 0.3}}}),
+    )
+    url = f"sqlite:///{tmp_path}/study.db"
+    r = run_process(*run_args(preset, url, study_name, tmp_path))
+    assert r.code == 2, r.log
+    assert "failed in a row" in r.error and "ValueError" in r.error
+    assert "Traceback" not in r.err
+    trials = load(url, study_name).trials
+    assert [t.state for t in trials] == [TrialState.FAIL] * 3  # none left RUNNING
+    assert all(t.user_attrs["fail_reason"].startswith("ValueError: ") for t in trials)

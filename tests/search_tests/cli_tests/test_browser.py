@@ -21,7 +21,7 @@ from typing import Any
 
 import pytest
 
-from search.study.queries import ranked
+from search.trials import ranked
 from tests.testing import QuickStudy, free_port
 
 pytestmark = pytest.mark.slow

@@ -8,7 +8,7 @@ import pytest
 from optuna.trial import TrialState
 
 from fmnist.config import RunConfig, from_dict
-from search.study.queries import ranked
+from search.trials import ranked
 from tests.testing import QuickStudy
 
 pytestmark = pytest.mark.slow

@@ -6,7 +6,7 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from search.pruners import CURVE, EqualEpochHalving, record_accuracy
-from search.study.queries import epoch_accuracies
+from search.trials import epoch_accuracies
 
 
 def trial(number: int, curve: list[float], params: int, state=TrialState.PRUNED) -> FrozenTrial:

@@ -12,7 +12,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from fmnist.config import RunConfig, dump_toml, from_dict, full_train_config, load_toml, replace
 from search.study import lockbox, resolve
-from search.study.queries import ranked
+from search.trials import ranked
 from tests.testing import QuickStudy
 
 pytestmark = pytest.mark.slow

@@ -11,7 +11,7 @@ from optuna.trial import TrialState
 
 from search.results.console import top_table
 from search.results.report import build, mark_pruned
-from search.study.queries import ranked
+from search.trials import ranked
 from tests.testing import QuickStudy
 
 PLOTS = [

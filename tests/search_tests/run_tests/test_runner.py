@@ -16,7 +16,7 @@ from fmnist.data import load_train
 from fmnist.models import build_model, count_macs, count_params
 from fmnist.split import make_split
 from search.study import resolve
-from search.study.queries import ranked
+from search.trials import ranked
 from tests.testing import QUICK_IN_TESTS, CliResult, QuickStudy
 
 pytestmark = pytest.mark.slow

@@ -20,7 +20,7 @@ from fmnist.models.measure import cpu_latency_ms
 from search.errors import SearchError
 from search.study import resolve
 from search.study.constraints import REJECTED, Constraints, check, violations
-from search.study.queries import rejected_in_a_row, was_rejected
+from search.trials import rejected_in_a_row, was_rejected
 
 # The `tiny.toml` of the fault suite with a budget that half its ResNets break (4 wide: 1.4k
 # parameters, 8 wide: 4.8k) and every MobileNet breaks; median-pruned, as `quick` is.

@@ -19,7 +19,7 @@ from search.errors import SearchError
 from search.pruners import CURVE, EQUAL_EPOCH
 from search.study import resolve
 from search.study.objectives import front
-from search.study.queries import epoch_accuracies, was_rejected
+from search.trials import epoch_accuracies, was_rejected
 
 # Two sizes of 4-wide ResNet (1.4k and 4.8k parameters) on 200 images, 2 epochs: one rung, at
 # epoch 1, where a trial must be in the better half of the no-larger trials that got there.
