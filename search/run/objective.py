@@ -20,6 +20,7 @@ from typing import Any
 import lightning.pytorch as pl
 import optuna
 import torch
+from optuna.trial import TrialState
 from optuna_integration import PyTorchLightningPruningCallback
 
 from fmnist.config import RunConfig, from_dict, replace, to_dict
@@ -36,6 +37,7 @@ from search.storage.liveness import RETRY_OF, retry_chain
 from search.storage.retry import StorageLost
 from search.study import ResolvedStudy
 from search.study.constraints import check, measure
+from search.trials import ranked
 from spaces.dims import Categorical, Float, Int
 
 # The machine a trial ran on, stored as the trial's ``node``: set by the Ray launcher (or a
@@ -68,10 +70,28 @@ def trial_sample(trial: optuna.Trial, dims: dict[str, Any], fixed: dict[str, Any
     return sample
 
 
+def checkpoint_epochs(pruner: optuna.pruners.BasePruner, epochs: int) -> frozenset[int]:
+    """The epochs (0-based) whose end writes a trial's checkpoint: a rung of a successive-
+    halving pruner (Hyperband's brackets all promote at its powers), where a trial that goes
+    on is worth resuming, and the last epoch; every epoch under a pruner without rungs."""
+    if isinstance(pruner, optuna.pruners.SuccessiveHalvingPruner | optuna.pruners.HyperbandPruner):
+        step, factor = pruner._min_resource, pruner._reduction_factor
+        if isinstance(step, int):  # "auto" learns it from the first trials: every epoch
+            step *= factor ** getattr(pruner, "_min_early_stopping_rate", 0)
+            rungs = set()
+            while step < epochs:
+                rungs.add(step)
+                step *= factor
+            return frozenset(rungs | {epochs - 1})
+    return frozenset(range(epochs))
+
+
 class EpochReporter(PyTorchLightningPruningCallback):
-    """optuna-integration's pruning callback (report val_acc, prune), after saving the epoch's
-    checkpoint, so a killed trial's retry resumes from every epoch it has reported; plus the
-    live console line and the epochs this attempt trained. A Pareto study, which Optuna cannot
+    """optuna-integration's pruning callback (report val_acc, prune), then the epoch's
+    checkpoint when ``save_at`` holds the epoch and the trial goes on (never at the epoch it
+    is pruned at: nobody resumes a pruned trial), so a killed trial's retry resumes from its
+    last rung; plus the live console line, the epochs this attempt trained and the bytes its
+    checkpoints wrote (``ckpt_bytes``). A Pareto study, which Optuna cannot
     prune, records the curve and asks ``halving`` (the equal-epoch rule of search.pruners).
     Past ``deadline`` (``time.monotonic()``, the study's timeout) it stops the trial at the
     epoch's end, pruned with its curve kept, so a search's wall time is its timeout plus at
@@ -84,9 +104,11 @@ class EpochReporter(PyTorchLightningPruningCallback):
         ckpt: Path,
         halving: EqualEpochHalving | None = None,
         deadline: float | None = None,
+        save_at: frozenset[int] | None = None,
     ) -> None:
         super().__init__(trial, monitor="val_acc")
-        self.line, self.ckpt, self.halving = line, ckpt, halving
+        self.line, self.ckpt, self.halving, self.save_at = line, ckpt, halving, save_at
+        self.ckpt_bytes = 0
         self.deadline = deadline
         self.stopped_by_timeout = False
         self.trained_epochs: list[int] = []
@@ -99,9 +121,6 @@ class EpochReporter(PyTorchLightningPruningCallback):
     def on_validation_end(self, trainer, pl_module) -> None:
         if trainer.sanity_checking:
             return
-        tmp = self.ckpt.with_suffix(".tmp")
-        trainer.save_checkpoint(tmp)
-        os.replace(tmp, self.ckpt)  # atomic: a kill leaves the old or the new, never half
         self.trained_epochs.append(pl_module.current_epoch)
         self.epoch_seconds.append(time.perf_counter() - self._t0)
         self._trial.set_user_attr("trained_epochs", self.trained_epochs)
@@ -121,6 +140,12 @@ class EpochReporter(PyTorchLightningPruningCallback):
             self._trial.set_user_attr("stopped_by", "timeout")
             self.stopped_by_timeout = True
             raise optuna.TrialPruned(TIMEOUT_REASON)
+        if self.save_at is None or pl_module.current_epoch in self.save_at:
+            tmp = self.ckpt.with_suffix(".tmp")
+            trainer.save_checkpoint(tmp)
+            self.ckpt_bytes += tmp.stat().st_size
+            os.replace(tmp, self.ckpt)  # atomic: a kill leaves the old or the new, never half
+            self._trial.set_user_attr("ckpt_bytes", self.ckpt_bytes)
 
 
 class Objective:
@@ -137,8 +162,10 @@ class Objective:
         artifacts: Path | None = None,
         trial_callbacks: TrialCallbacks | None = None,
         deadline: float | None = None,
+        keep_checkpoints: int = 3,
     ) -> None:
         self.study = study
+        self.keep_checkpoints = keep_checkpoints
         self.deadline = deadline  # time.monotonic() past which a running trial stops
         self.trial_callbacks = trial_callbacks
         # Stored on every trial before it trains, so pruned and failed trials carry it too.
@@ -160,6 +187,19 @@ class Objective:
         if number is None:
             return None
         return trial.study.get_trials(deepcopy=False)[number]
+
+    def drop_checkpoints(self, study: optuna.Study) -> list[int]:
+        """Delete the checkpoints of finished trials outside the study's ``keep_checkpoints``
+        most accurate (pruned ones always); a failed trial's stays for its retry. Every
+        worker calls it after each trial, so the last call sees the final ranking."""
+        keep = {t.number for t in ranked(study)[: self.keep_checkpoints]}
+        dropped = []
+        for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED)):
+            path = self.ckpt_path(t.number)
+            if t.number not in keep and path.is_file():
+                path.unlink(missing_ok=True)
+                dropped.append(t.number)
+        return dropped
 
     def ckpt_path(self, number: int) -> Path:
         return self.out_dir / "ckpt" / self.study_name / f"trial-{number:04d}" / "last.ckpt"
@@ -233,7 +273,8 @@ class Objective:
         line = TrialLine(trial.number, config.epochs, params, self.prefix)
         ckpt = self.ckpt_path(trial.number)
         ckpt.parent.mkdir(parents=True, exist_ok=True)
-        reporter = EpochReporter(trial, line, ckpt, self.study.pruning.rule, self.deadline)
+        save_at = checkpoint_epochs(self.study.pruning.optuna, config.epochs)
+        reporter = EpochReporter(trial, line, ckpt, self.study.pruning.rule, self.deadline, save_at)
         # Extra callbacks go first, so a pruning callback that raises cannot skip them.
         extra = self.trial_callbacks(trial.number) if self.trial_callbacks else []
         callbacks = [*extra, reporter]

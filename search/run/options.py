@@ -115,6 +115,14 @@ class RunOptions:
             metavar="SEC",
         ),
     )
+    keep_checkpoints: int = field(
+        default=3,
+        metadata=flag(
+            "checkpoints kept of finished trials: the study's K most accurate; the others' are "
+            "deleted as trials finish (default 3)",
+            metavar="K",
+        ),
+    )
     artifacts: str | None = field(
         default=None,
         metadata=flag(
@@ -130,7 +138,8 @@ class RunOptions:
     trial_callbacks: Callable[[int], Any] | None = None  # in-process runs only
 
     def __post_init__(self) -> None:
-        for name, low in (("workers", 1), ("workers_per_gpu", 1), ("n_trials", 1)):
+        lows = (("workers", 1), ("workers_per_gpu", 1), ("n_trials", 1), ("keep_checkpoints", 0))
+        for name, low in lows:
             value = getattr(self, name)
             if value is not None and value < low:
                 raise SearchError(f"--{_flag_name(fields()[name])} {value}: must be at least {low}")

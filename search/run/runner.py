@@ -103,6 +103,12 @@ def deadline_of(study: ResolvedStudy, opts: RunOptions) -> float | None:
     return None if timeout is None else time.monotonic() + timeout
 
 
+def after_trial(frozen, stored: optuna.Study, objective: Objective, progress) -> None:
+    objective.drop_checkpoints(stored)
+    if progress:
+        progress.update(frozen)
+
+
 def run(study: ResolvedStudy, opts: RunOptions) -> optuna.Study:
     """This process's share of the search: the whole of it, or one worker's."""
     timeout, deadline = timeout_of(study, opts), deadline_of(study, opts)
@@ -127,6 +133,7 @@ def run(study: ResolvedStudy, opts: RunOptions) -> optuna.Study:
         artifacts=artifacts_dir(opts.artifacts, url, opts.out_dir),
         trial_callbacks=opts.trial_callbacks,
         deadline=deadline,
+        keep_checkpoints=opts.keep_checkpoints,
     )
     missing = goal - finished_count(stored)
     if missing <= 0:
@@ -154,7 +161,7 @@ def run(study: ResolvedStudy, opts: RunOptions) -> optuna.Study:
                 grace_s=opts.grace_s,
                 retry_s=opts.storage_retry_s,
                 janitor=opts.worker_index is None,  # a launched worker's launcher reaps
-                on_trial=progress.update if progress else None,
+                on_trial=lambda frozen: after_trial(frozen, stored, objective, progress),
             )
         except Interrupted as e:
             raise SearchError(
