@@ -3,11 +3,11 @@ and with ``--ray`` on a one-node Ray cluster started here, same K, same PostgreS
 
     python tools/distributed_bench.py [--trials 12] [--workers 2] [--storage URL]
 
-Prints, per launcher, the wall time of the whole command, trials per hour, and the seconds per
+Prints, per launcher, the wall time of the whole command, trials per hour, the seconds per
 trial between the first trial's start and the last one's end (the steady state: workers up,
-claiming trials from the storage). Ray adds a one-time cost (connecting, placing the worker
-actors, which the script also times alone) and should add nothing per trial, since trials are
-claimed from the storage, not from Ray.
+claiming trials from the storage), and the checkpoint bytes written per trial. Ray adds a
+one-time cost (connecting, placing the worker actors, which the script also times alone) and
+should add nothing per trial, since trials are claimed from the storage, not from Ray.
 """
 
 from __future__ import annotations
@@ -41,6 +41,12 @@ def run(args: list[str], storage: str, name: str, out: Path) -> float:
     if done.returncode:
         sys.exit(f"distributed_bench: {' '.join(command)} failed:\n{done.stderr[-2000:]}")
     return time.perf_counter() - start
+
+
+def ckpt_kb_per_trial(storage: str, name: str) -> float:
+    """Checkpoint bytes the trials wrote (each stores its ``ckpt_bytes``), per trial, in kB."""
+    trials = optuna.load_study(study_name=name, storage=storage).trials
+    return sum(t.user_attrs.get("ckpt_bytes", 0) for t in trials) / len(trials) / 1e3
 
 
 def span_s(storage: str, name: str) -> float:
@@ -87,7 +93,7 @@ def main() -> None:
         name = f"bench-{uuid.uuid4().hex[:8]}"
         wall = run([*common, *extra], a.storage, name, Path(a.out))
         span = span_s(a.storage, name)
-        rows.append((label, wall, span))
+        rows.append((label, wall, span, ckpt_kb_per_trial(a.storage, name)))
     ray.shutdown()
     commit = subprocess.run(
         ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True
@@ -97,11 +103,17 @@ def main() -> None:
         f"{os.cpu_count()} CPUs (load average {os.getloadavg()[0]:.1f} at the end: other "
         f"work on the machine counts), commit {commit}\n"
     )
-    print("| launcher | wall s | trials/hour (wall) | s per trial (first start to last end) |")
-    print("|---|---:|---:|---:|")
-    for label, wall, span in rows:
-        print(f"| {label} | {wall:.1f} | {a.trials / wall * 3600:.0f} | {span / a.trials:.2f} |")
-    (_, local_wall, local_span), (_, ray_wall, ray_span) = rows
+    print(
+        "| launcher | wall s | trials/hour (wall) | s per trial (first start to last end) "
+        "| checkpoint kB written per trial |"
+    )
+    print("|---|---:|---:|---:|---:|")
+    for label, wall, span, kb in rows:
+        print(
+            f"| {label} | {wall:.1f} | {a.trials / wall * 3600:.0f} | {span / a.trials:.2f} "
+            f"| {kb:.0f} |"
+        )
+    (_, local_wall, local_span, _), (_, ray_wall, ray_span, _) = rows
     print(
         f"\nRay, once per run: {ray_wall - local_wall:+.1f} s of wall time over the local "
         f"launcher; placing {a.workers} worker actors alone takes {placed:.2f} s"
