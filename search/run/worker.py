@@ -77,8 +77,9 @@ def work(
 ) -> list[optuna.trial.FrozenTrial]:
     """Run trials until the study holds ``target`` finished ones (or ``timeout`` passes).
     Returns the trials this worker ran. Raises ``Interrupted`` after marking its trial.
-    ``janitor``: this worker also reaps dead workers' trials (``search.storage.claim.tidy``);
-    False for a launcher's workers, whose launcher does it once for all of them."""
+    ``janitor``: this worker also reaps dead workers' trials (``search.storage.claim.tidy``)
+    before each claim; False for a launcher's workers, whose launcher does it for all of them
+    (they reap only while they wait, so a dead launcher cannot leave them waiting forever)."""
     start, ran, fails = time.monotonic(), [], 0
     while timeout is None or time.monotonic() - start < timeout:
         if STOP.reason:
@@ -89,6 +90,9 @@ def work(
         if got.done:
             break
         if got.trial is None:
+            # Waiting on trials in flight: if one is a dead worker's and its launcher died
+            # too, nobody else would reap it.
+            tidy(study, url, grace_s=grace_s, retry_s=retry_s)
             time.sleep(poll_s)
             continue
         trial = got.trial
