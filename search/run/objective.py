@@ -109,6 +109,7 @@ class EpochReporter(PyTorchLightningPruningCallback):
         super().__init__(trial, monitor="val_acc")
         self.line, self.ckpt, self.halving, self.save_at = line, ckpt, halving, save_at
         self.ckpt_bytes = 0
+        self.history: list[dict[str, float]] = []  # the module's, for a pruned trial's curves
         self.deadline = deadline
         self.stopped_by_timeout = False
         self.trained_epochs: list[int] = []
@@ -122,6 +123,7 @@ class EpochReporter(PyTorchLightningPruningCallback):
         if trainer.sanity_checking:
             return
         self.trained_epochs.append(pl_module.current_epoch)
+        self.history = [dict(h) for h in pl_module.history]
         self.epoch_seconds.append(time.perf_counter() - self._t0)
         self._trial.set_user_attr("trained_epochs", self.trained_epochs)
         self._trial.set_user_attr("epoch_seconds", self.epoch_seconds)
@@ -293,7 +295,14 @@ class Objective:
                 ckpt_path=resume,
             )
         except optuna.TrialPruned:
-            record_trial(trial, self.artifacts, config, ckpt=ckpt, data_dir=self.data_dir)
+            record_trial(
+                trial,
+                self.artifacts,
+                config,
+                ckpt=ckpt,
+                history=reporter.history,
+                data_dir=self.data_dir,
+            )
             line.finish("PRUNED", TIMEOUT_REASON if reporter.stopped_by_timeout else "")
             raise
         except Interrupted as e:
@@ -303,7 +312,14 @@ class Objective:
         except Exception as e:  # a diverging loss, out-of-memory, a bad config
             reason = one_line(e)
             trial.set_user_attr("fail_reason", reason)
-            record_trial(trial, self.artifacts, config, ckpt=ckpt, data_dir=self.data_dir)
+            record_trial(
+                trial,
+                self.artifacts,
+                config,
+                ckpt=ckpt,
+                history=reporter.history,
+                data_dir=self.data_dir,
+            )
             line.finish("FAIL", reason)
             raise TrialFailed(reason) from e
         info = describe(result)
