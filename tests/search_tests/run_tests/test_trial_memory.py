@@ -39,7 +39,7 @@ def vm_rss_mb() -> float:
 @pytest.mark.slow
 def test_forty_pruned_trials_leave_the_workers_rss_flat(tmp_path: Path) -> None:
     preset = write_preset(
-        tmp_path / "flat.toml", epochs=2, subset=256, val_size=100, ranges=NET_0_4M
+        tmp_path / "flat.toml", epochs=2, subset=128, val_size=100, ranges=NET_0_4M
     )
     study = resolve(str(preset))
     url = f"sqlite:///{tmp_path}/study.db"
