@@ -3,14 +3,15 @@ and with ``--ray`` on a one-node Ray cluster started here, same K, same PostgreS
 
     python tools/distributed_bench.py [--trials 12] [--workers 2] [--storage URL] [--json PATH]
 
-Prints, per launcher, the wall time of the whole command, trials per hour, and the seconds per
+Prints, per launcher, the wall time of the whole command, trials per hour, the seconds per
 trial between the first trial's start and the last one's end (the steady state: workers up,
-claiming trials from the storage). Ray adds a one-time cost (connecting, placing the worker
-actors, which the script also times alone) and should add nothing per trial, since trials are
-claimed from the storage, not from Ray. The study is the fault suite's smallest preset
-(``tests/testing.py``'s ``SMALLEST``: a 4-wide ResNet, 200 training images, one epoch), written
-into ``--out``. ``--json`` also writes the figures with the commit and machine, the result file
-docs/DISTRIBUTED.md renders (``tools/docs_figures.py``).
+claiming trials from the storage), and the checkpoint bytes written per trial. Ray adds a
+one-time cost (connecting, placing the worker actors, which the script also times alone) and
+should add nothing per trial, since trials are claimed from the storage, not from Ray. The
+study is the fault suite's smallest preset (``tests/testing.py``'s ``SMALLEST``: a 4-wide
+ResNet, 200 training images, one epoch), written into ``--out``. ``--json`` also writes the
+figures with the commit and machine, the result file docs/DISTRIBUTED.md renders
+(``tools/docs_figures.py``).
 """
 
 from __future__ import annotations
@@ -56,6 +57,12 @@ def _git(*args: str) -> str:
     return done.stdout.strip()
 
 
+def ckpt_kb_per_trial(storage: str, name: str) -> float:
+    """Checkpoint bytes the trials wrote (each stores its ``ckpt_bytes``), per trial, in kB."""
+    trials = optuna.load_study(study_name=name, storage=storage).trials
+    return sum(t.user_attrs.get("ckpt_bytes", 0) for t in trials) / len(trials) / 1e3
+
+
 def span_s(storage: str, name: str) -> float:
     trials = optuna.load_study(study_name=name, storage=storage).trials
     return (
@@ -87,13 +94,14 @@ def markdown(report: dict[str, Any]) -> str:
         f"{report['cpus']} CPUs (load average {report['load_average']:.1f} at the end: other "
         f"work on the machine counts), commit {report['commit']}",
         "",
-        "| launcher | wall s | trials/hour (wall) | s per trial (first start to last end) |",
-        "|---|---:|---:|---:|",
+        "| launcher | wall s | trials/hour (wall) | s per trial (first start to last end) "
+        "| checkpoint kB written per trial |",
+        "|---|---:|---:|---:|---:|",
     ]
     for r in rows:
         lines.append(
             f"| {r['launcher']} | {r['wall_s']:.1f} | {trials / r['wall_s'] * 3600:.0f} | "
-            f"{r['span_s'] / trials:.2f} |"
+            f"{r['span_s'] / trials:.2f} | {r['ckpt_kb_per_trial']:.0f} |"
         )
     local, ray_row = rows
     lines += [
@@ -129,7 +137,14 @@ def main() -> None:
     for label, extra in (("local --workers", []), ("Ray --ray", ["--ray", address])):
         name = f"bench-{uuid.uuid4().hex[:8]}"
         wall = run([*common, *extra], preset, a.storage, name, out)
-        rows.append({"launcher": label, "wall_s": wall, "span_s": span_s(a.storage, name)})
+        rows.append(
+            {
+                "launcher": label,
+                "wall_s": wall,
+                "span_s": span_s(a.storage, name),
+                "ckpt_kb_per_trial": ckpt_kb_per_trial(a.storage, name),
+            }
+        )
     ray.shutdown()
     commit = _git("rev-parse", "--short", "HEAD")
     if _git("status", "--porcelain", "--untracked-files=no"):

@@ -133,6 +133,18 @@ REGIONS: dict[str, Region] = {
         distributed_bench.markdown,
         since="469392e",
     ),
+    **{
+        f"claim-bench-{kind}": Region(
+            f"docs/results/claim-bench-{kind}.json",
+            f"python -m fmnist_bench.claim_bench --storage {url} --prefill 300 --claims 20 "
+            f"--json docs/results/claim-bench-{kind}.json",
+            since="75b0763",
+        )
+        for kind, url in (
+            ("sqlite", "sqlite:////tmp/claim-bench.db"),
+            ("postgresql", "postgresql+psycopg://postgres@127.0.0.1:5432/test"),
+        )
+    },
     "reliability": Region(
         "docs/results/reliability/reliability.json",
         "python tools/reliability_table.py --out docs/results/reliability",

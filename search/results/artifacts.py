@@ -65,19 +65,20 @@ def record_trial(
     *,
     result: FitResult | None = None,
     ckpt: Path | None = None,
+    history: Sequence[dict[str, float]] = (),
     data_dir: str | Path | None = None,
 ) -> list[str]:
     """Upload what a finished trial has: its config always; its learning curves from the fit
-    (or, for a pruned or failed trial, from its last checkpoint); its confusion matrix when it
-    completed. Call it while the trial is still running: a finished trial's attributes are
-    read-only. The config's ``[provenance]`` names ``storage`` (its password left out), so a
-    config taken from the dashboard reopens exactly this study. A failure here is logged and
-    stored as ``artifacts_error``, never fails the trial; a lost storage still stops the
-    worker. Returns the names uploaded (none without a ``directory``)."""
+    (or, for a pruned or failed trial, its ``history`` so far, else its last checkpoint's);
+    its confusion matrix when it completed. Call it while the trial is still running: a
+    finished trial's attributes are read-only. The config's ``[provenance]`` names ``storage``
+    (its password left out), so a config taken from the dashboard reopens exactly this study.
+    A failure here is logged and stored as ``artifacts_error``, never fails the trial; a lost
+    storage still stops the worker. Returns the names uploaded (none without a ``directory``)."""
     if directory is None:
         return []
     try:
-        return _record(trial, directory, storage, config, result, ckpt, data_dir)
+        return _record(trial, directory, storage, config, result, ckpt, history, data_dir)
     except StorageLost:
         raise
     except Exception as e:
@@ -87,9 +88,9 @@ def record_trial(
         return []
 
 
-def _record(trial, directory, storage, config, result, ckpt, data_dir) -> list[str]:
+def _record(trial, directory, storage, config, result, ckpt, history, data_dir) -> list[str]:
     store = open_store(directory)
-    history = result.history if result is not None else saved_history(ckpt)
+    history = result.history if result is not None else (history or saved_history(ckpt))
     title = f"trial {trial.number} of study {trial.study.study_name!r}"
     with tempfile.TemporaryDirectory() as tmp:
         files = [Path(tmp) / CONFIG]

@@ -3,6 +3,7 @@ threads) on one study, spread over ``--gpus`` with ``--workers-per-gpu`` each.""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -17,11 +18,12 @@ from search.run.device_faults import EXIT_CODE as DEVICE_FAULT_EXIT
 from search.run.options import RunOptions
 from search.run.orphans import LAUNCHER_ENV
 from search.run.runner import deadline_of, open_study, storage_url, target
-from search.storage import open_storage
+from search.storage import StorageLost, open_storage
+from search.storage.claim import tidy
 from search.study import ResolvedStudy
 from search.trials import finished_count
 
-POLL_S = 10.0  # how often the launcher reads the study's progress
+POLL_S = 5.0  # how often the launcher reads the study's progress and reaps dead workers' trials
 CHECK_S = 1.0  # how often it looks for a worker to replace
 MAX_REPLACEMENTS = 2  # per worker slot: a GPU that keeps failing is not retried for ever
 
@@ -102,6 +104,9 @@ def launch(study: ResolvedStudy, opts: RunOptions) -> optuna.Study:
                     )
                     procs[i] = start_worker(i)
             if time.monotonic() - last >= POLL_S:
+                # The study's one janitor: its workers never reap, so none holds the lock for it.
+                with contextlib.suppress(StorageLost):  # the workers report an outage themselves
+                    tidy(stored, url, grace_s=opts.grace_s, retry_s=opts.storage_retry_s)
                 progress.update()
                 last = time.monotonic()
         codes = [p.wait() for p in procs]

@@ -21,6 +21,7 @@ from typing import Any
 import lightning.pytorch as pl
 import optuna
 import torch
+from optuna.trial import TrialState
 from optuna_integration import PyTorchLightningPruningCallback
 
 from fmnist.config import RunConfig, from_dict, replace, to_dict
@@ -33,9 +34,12 @@ from search.results.artifacts import record_trial
 from search.results.console import TrialLine
 from search.run.device_faults import INFRASTRUCTURE, DeviceFault, is_device_fault
 from search.run.faults import FaultInjector, planned
+from search.run.outcomes import Interrupted, TrialFailed, bare, one_line
 from search.storage.liveness import RETRY_OF, retry_chain
+from search.storage.retry import StorageLost
 from search.study import ResolvedStudy
 from search.study.constraints import check, measure
+from search.trials import ranked
 from spaces.dims import Categorical, Float, Int
 
 # The machine a trial ran on, stored as the trial's ``node``: set by the Ray launcher (or a
@@ -46,17 +50,8 @@ NODE_ENV = "FMNIST_SEARCH_NODE"
 TIMEOUT_REASON = "the study's timeout passed"
 
 
-class TrialFailed(Exception):
-    """A trial that ended in error; its reason is stored on the trial as ``fail_reason``."""
-
-
 # Trial number -> Lightning callbacks added to that trial's Trainer (the bench's step clock).
 TrialCallbacks = Callable[[int], Sequence[pl.Callback]]
-
-
-class Interrupted(Exception):
-    """SIGINT/SIGTERM during a search. An ``Exception`` on purpose: Lightning turns a
-    KeyboardInterrupt into ``sys.exit(1)``, which Optuna would let leave the trial RUNNING."""
 
 
 def trial_sample(trial: optuna.Trial, dims: dict[str, Any], fixed: dict[str, Any]):
@@ -77,10 +72,28 @@ def trial_sample(trial: optuna.Trial, dims: dict[str, Any], fixed: dict[str, Any
     return sample
 
 
+def checkpoint_epochs(pruner: optuna.pruners.BasePruner, epochs: int) -> frozenset[int]:
+    """The epochs (0-based) whose end writes a trial's checkpoint: a rung of a successive-
+    halving pruner (Hyperband's brackets all promote at its powers), where a trial that goes
+    on is worth resuming, and the last epoch; every epoch under a pruner without rungs."""
+    if isinstance(pruner, optuna.pruners.SuccessiveHalvingPruner | optuna.pruners.HyperbandPruner):
+        step, factor = pruner._min_resource, pruner._reduction_factor
+        if isinstance(step, int):  # "auto" learns it from the first trials: every epoch
+            step *= factor ** getattr(pruner, "_min_early_stopping_rate", 0)
+            rungs = set()
+            while step < epochs:
+                rungs.add(step)
+                step *= factor
+            return frozenset(rungs | {epochs - 1})
+    return frozenset(range(epochs))
+
+
 class EpochReporter(PyTorchLightningPruningCallback):
-    """optuna-integration's pruning callback (report val_acc, prune), after saving the epoch's
-    checkpoint, so a killed trial's retry resumes from every epoch it has reported; plus the
-    live console line and the epochs this attempt trained. A Pareto study, which Optuna cannot
+    """optuna-integration's pruning callback (report val_acc, prune), then the epoch's
+    checkpoint when ``save_at`` holds the epoch and the trial goes on (never at the epoch it
+    is pruned at: nobody resumes a pruned trial), so a killed trial's retry resumes from its
+    last rung; plus the live console line, the epochs this attempt trained and the bytes its
+    checkpoints wrote (``ckpt_bytes``). A Pareto study, which Optuna cannot
     prune, records the curve and asks ``halving`` (the equal-epoch rule of search.pruners).
     Past ``deadline`` (``time.monotonic()``, the study's timeout) it stops the trial at the
     epoch's end, pruned with its curve kept, so a search's wall time is its timeout plus at
@@ -93,9 +106,12 @@ class EpochReporter(PyTorchLightningPruningCallback):
         ckpt: Path,
         halving: EqualEpochHalving | None = None,
         deadline: float | None = None,
+        save_at: frozenset[int] | None = None,
     ) -> None:
         super().__init__(trial, monitor="val_acc")
-        self.line, self.ckpt, self.halving = line, ckpt, halving
+        self.line, self.ckpt, self.halving, self.save_at = line, ckpt, halving, save_at
+        self.ckpt_bytes = 0
+        self.history: list[dict[str, float]] = []  # the module's, for a pruned trial's curves
         self.deadline = deadline
         self.stopped_by_timeout = False
         self.trained_epochs: list[int] = []
@@ -108,10 +124,8 @@ class EpochReporter(PyTorchLightningPruningCallback):
     def on_validation_end(self, trainer, pl_module) -> None:
         if trainer.sanity_checking:
             return
-        tmp = self.ckpt.with_suffix(".tmp")
-        trainer.save_checkpoint(tmp)
-        os.replace(tmp, self.ckpt)  # atomic: a kill leaves the old or the new, never half
         self.trained_epochs.append(pl_module.current_epoch)
+        self.history = [dict(h) for h in pl_module.history]
         self.epoch_seconds.append(time.perf_counter() - self._t0)
         self._trial.set_user_attr("trained_epochs", self.trained_epochs)
         self._trial.set_user_attr("epoch_seconds", self.epoch_seconds)
@@ -130,6 +144,12 @@ class EpochReporter(PyTorchLightningPruningCallback):
             self._trial.set_user_attr("stopped_by", "timeout")
             self.stopped_by_timeout = True
             raise optuna.TrialPruned(TIMEOUT_REASON)
+        if self.save_at is None or pl_module.current_epoch in self.save_at:
+            tmp = self.ckpt.with_suffix(".tmp")
+            trainer.save_checkpoint(tmp)
+            self.ckpt_bytes += tmp.stat().st_size
+            os.replace(tmp, self.ckpt)  # atomic: a kill leaves the old or the new, never half
+            self._trial.set_user_attr("ckpt_bytes", self.ckpt_bytes)
 
 
 class Objective:
@@ -148,9 +168,11 @@ class Objective:
         trial_callbacks: TrialCallbacks | None = None,
         deadline: float | None = None,
         on_epoch: Callable[[float], None] | None = None,
+        keep_checkpoints: int = 3,
     ) -> None:
         self.study = study
         self.on_epoch = on_epoch  # hears each trained epoch's seconds (the study's progress)
+        self.keep_checkpoints = keep_checkpoints
         self.deadline = deadline  # time.monotonic() past which a running trial stops
         self.trial_callbacks = trial_callbacks
         # Stored on every trial before it trains, so pruned and failed trials carry it too.
@@ -174,6 +196,19 @@ class Objective:
             return None
         return trial.study.get_trials(deepcopy=False)[number]
 
+    def drop_checkpoints(self, study: optuna.Study) -> list[int]:
+        """Delete the checkpoints of finished trials outside the study's ``keep_checkpoints``
+        most accurate (pruned ones always); a failed trial's stays for its retry. Every
+        worker calls it after each trial, so the last call sees the final ranking."""
+        keep = {t.number for t in ranked(study)[: self.keep_checkpoints]}
+        dropped = []
+        for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED)):
+            path = self.ckpt_path(t.number)
+            if t.number not in keep and path.is_file():
+                path.unlink(missing_ok=True)
+                dropped.append(t.number)
+        return dropped
+
     def ckpt_path(self, number: int) -> Path:
         return self.out_dir / "ckpt" / self.study_name / f"trial-{number:04d}" / "last.ckpt"
 
@@ -194,22 +229,34 @@ class Objective:
     def __call__(self, trial: optuna.Trial) -> float | list[float]:
         self._fit_done: float | None = None
         try:
-            return self._run(trial)
-        finally:
-            # Nothing of a trial may stay on the device for the next one. What survives the
-            # collection lives on: frozen, later collections skip it (0.3 s a trial otherwise).
-            gc.collect()
-            gc.freeze()
-            if torch.cuda.is_available():
-                # After a device fault these raise again: the fault is what must surface.
-                with contextlib.suppress(RuntimeError):
-                    torch.cuda.empty_cache()
-                    trial.set_user_attr("cuda_bytes_after", torch.cuda.memory_allocated())
-            trial.set_user_attr(
-                "max_rss_mb", resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+            value, ended = self._run(trial), None
+        except (optuna.TrialPruned, TrialFailed, Interrupted, DeviceFault) as e:
+            ended = bare(e)
+        except StorageLost:
+            raise  # the worker stops; the janitor retries its trial
+        except Exception as e:  # before training: a value the sampler rejects, a bad config
+            ended = TrialFailed(one_line(e))
+            trial.set_user_attr("fail_reason", str(ended))
+            TrialLine(trial.number, self.study.preset.epochs, None, self.prefix).finish(
+                "FAIL", str(ended)
             )
-            if self._fit_done is not None:  # what a trial costs after training: artifacts, GC
-                trial.set_user_attr("post_fit_seconds", time.perf_counter() - self._fit_done)
+        # The exception caught above held the trial's frames (model, optimizer, Trainer,
+        # batches) through its traceback; it is gone now, so the collection frees all of it,
+        # on the device too. What survives is the process's own (data on the device,
+        # imports): frozen, later collections skip it (0.3 s a trial otherwise).
+        gc.collect()
+        gc.freeze()
+        if torch.cuda.is_available():
+            # After a device fault these raise again: the fault is what must surface.
+            with contextlib.suppress(RuntimeError):
+                torch.cuda.empty_cache()
+                trial.set_user_attr("cuda_bytes_after", torch.cuda.memory_allocated())
+        trial.set_user_attr("max_rss_mb", resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+        if self._fit_done is not None:  # what a trial costs after training: artifacts, GC
+            trial.set_user_attr("post_fit_seconds", time.perf_counter() - self._fit_done)
+        if ended is not None:
+            raise ended
+        return value
 
     def _run(self, trial: optuna.Trial) -> float | list[float]:
         config = self.config_for(trial)
@@ -240,7 +287,8 @@ class Objective:
         line = TrialLine(trial.number, config.epochs, params, self.prefix, on_epoch=self.on_epoch)
         ckpt = self.ckpt_path(trial.number)
         ckpt.parent.mkdir(parents=True, exist_ok=True)
-        reporter = EpochReporter(trial, line, ckpt, self.study.pruning.rule, self.deadline)
+        save_at = checkpoint_epochs(self.study.pruning.optuna, config.epochs)
+        reporter = EpochReporter(trial, line, ckpt, self.study.pruning.rule, self.deadline, save_at)
         # Extra callbacks go first, so a pruning callback that raises cannot skip them.
         extra = self.trial_callbacks(trial.number) if self.trial_callbacks else []
         callbacks = [*extra, reporter]
@@ -261,7 +309,13 @@ class Objective:
             self._fit_done = time.perf_counter()
         except optuna.TrialPruned:
             record_trial(
-                trial, self.artifacts, self.storage, config, ckpt=ckpt, data_dir=self.data_dir
+                trial,
+                self.artifacts,
+                self.storage,
+                config,
+                ckpt=ckpt,
+                history=reporter.history,
+                data_dir=self.data_dir,
             )
             line.finish("PRUNED", TIMEOUT_REASON if reporter.stopped_by_timeout else "")
             raise
@@ -270,14 +324,20 @@ class Objective:
             line.finish("FAIL", str(e))
             raise
         except Exception as e:  # a diverging loss, out-of-memory, a bad config, the device
-            reason = f"{type(e).__name__}: {e}".splitlines()[0][:500]
+            reason = one_line(e)
             trial.set_user_attr("fail_reason", reason)
             if is_device_fault(e):  # no artifacts: the device cannot be trusted to make them
                 trial.set_user_attr("failure", INFRASTRUCTURE)
                 line.finish("FAIL", f"{INFRASTRUCTURE}: {reason}")
                 raise DeviceFault(f"the device failed under trial {trial.number}: {reason}") from e
             record_trial(
-                trial, self.artifacts, self.storage, config, ckpt=ckpt, data_dir=self.data_dir
+                trial,
+                self.artifacts,
+                self.storage,
+                config,
+                ckpt=ckpt,
+                history=reporter.history,
+                data_dir=self.data_dir,
             )
             line.finish("FAIL", reason)
             raise TrialFailed(reason) from e

@@ -15,7 +15,6 @@ from search import flags
 from search.errors import SearchError
 from search.options import argv, check, flag
 from search.storage import DEFAULT_URL
-from search.study.preset import names
 
 DATA_DIR_HELP = (
     "folder with the Fashion-MNIST IDX files "
@@ -39,6 +38,13 @@ def _gpus(text: str) -> tuple[int, ...]:
     return gpus
 
 
+def _presets() -> list[str]:
+    # Deferred: the presets import torch, which a worker's claim path must not.
+    from search.study.preset import names
+
+    return names()
+
+
 @dataclass(frozen=True)
 class RunOptions:
     """``fmnist-search run``'s options. A field with ``flag`` metadata is a flag; the others
@@ -46,7 +52,7 @@ class RunOptions:
 
     study: str = field(
         default="",
-        metadata=flag(lambda: f"a preset ({', '.join(names())}) or .toml path", required=True),
+        metadata=flag(lambda: f"a preset ({', '.join(_presets())}) or .toml path", required=True),
     )
     n_trials: int | None = field(
         default=None,
@@ -120,6 +126,15 @@ class RunOptions:
             name="storage-retry",
             metavar="SEC",
             parse=flags.seconds,
+        ),
+    )
+    keep_checkpoints: int = field(
+        default=3,
+        metadata=flag(
+            "checkpoints kept of finished trials: the study's K most accurate; the others' are "
+            "deleted as trials finish (default 3)",
+            metavar="K",
+            parse=flags.whole(0),
         ),
     )
     artifacts: str | None = field(

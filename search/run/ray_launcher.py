@@ -17,6 +17,7 @@ sees.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import dataclasses
 import os
@@ -34,7 +35,8 @@ from search.run.launcher import check_exits
 from search.run.objective import NODE_ENV
 from search.run.options import RunOptions
 from search.run.runner import open_study, storage_url, target
-from search.storage import safe_url, scheme
+from search.storage import StorageLost, safe_url, scheme
+from search.storage.claim import tidy
 from search.study import ResolvedStudy
 from search.trials import finished_count
 
@@ -163,6 +165,9 @@ def launch(study: ResolvedStudy, opts: RunOptions) -> optuna.Study:
     goal = target(study, opts)
 
     def complete() -> bool:
+        # The study's one janitor: its workers never reap, so none holds the lock for it.
+        with contextlib.suppress(StorageLost):  # the workers report an outage themselves
+            tidy(stored, url, grace_s=opts.grace_s, retry_s=opts.storage_retry_s)
         running = stored.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
         return finished_count(stored) >= goal and not running
 
@@ -182,8 +187,9 @@ def launch(study: ResolvedStudy, opts: RunOptions) -> optuna.Study:
 
 
 def _wait(workers: list, runs: list, complete) -> list[int | str]:
-    """Each worker's exit code, or why Ray gave it up. Once one worker has finished and the
-    study is ``complete()``, the rest are stopped: a worker Ray is still restarting after a
+    """Each worker's exit code, or why Ray gave it up. ``complete()`` is asked every round
+    (it also reaps dead workers' trials); once one worker has finished and the study is
+    complete, the rest are stopped: a worker Ray is still restarting after a
     lost node has nothing left to do. SIGINT and SIGTERM on the driver raise
     KeyboardInterrupt (set here: a shell starts a background job with SIGINT ignored)."""
     import ray  # an optional extra (`fmnist-search[ray]`), heavy to import
@@ -201,7 +207,7 @@ def _wait(workers: list, runs: list, complete) -> list[int | str]:
                     codes[ref] = ray.get(ref)
                 except ray.exceptions.RayError as e:
                     codes[ref] = type(e).__name__  # restarts spent, or no node left
-            if pending and 0 in codes.values() and complete():
+            if complete() and pending and 0 in codes.values():
                 _stop([w for w, r in zip(workers, runs, strict=True) if r in pending], pending)
                 codes |= dict.fromkeys(pending, 0)
                 break

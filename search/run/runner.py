@@ -24,9 +24,10 @@ from search.errors import SearchError
 from search.results.artifacts import artifacts_dir
 from search.results.console import StudyProgress
 from search.run import estimate
-from search.run.objective import Interrupted, Objective
+from search.run.objective import Objective
 from search.run.options import RunOptions
 from search.run.orphans import exit_with_launcher
+from search.run.outcomes import Interrupted
 from search.run.worker import MAX_FAILS_IN_A_ROW, signals_interrupt, work
 from search.storage import DEFAULT_URL, StorageLost, open_storage, safe_url
 from search.study import ResolvedStudy, objectives
@@ -105,6 +106,12 @@ def deadline_of(study: ResolvedStudy, opts: RunOptions) -> float | None:
     return None if timeout is None else time.monotonic() + timeout
 
 
+def after_trial(frozen, stored: optuna.Study, objective: Objective, progress) -> None:
+    objective.drop_checkpoints(stored)
+    if progress:
+        progress.update(frozen)
+
+
 def run(study: ResolvedStudy, opts: RunOptions) -> optuna.Study:
     """This process's share of the search: the whole of it, or one worker's."""
     timeout, deadline = timeout_of(study, opts), deadline_of(study, opts)
@@ -159,6 +166,7 @@ def run(study: ResolvedStudy, opts: RunOptions) -> optuna.Study:
         trial_callbacks=opts.trial_callbacks,
         deadline=deadline,
         on_epoch=progress.epoch if progress else None,
+        keep_checkpoints=opts.keep_checkpoints,
     )
     with signals_interrupt():
         try:
@@ -170,7 +178,8 @@ def run(study: ResolvedStudy, opts: RunOptions) -> optuna.Study:
                 timeout=timeout,
                 grace_s=opts.grace_s,
                 retry_s=opts.storage_retry_s,
-                on_trial=progress.update if progress else None,
+                janitor=opts.worker_index is None,  # a launched worker's launcher reaps
+                on_trial=lambda frozen: after_trial(frozen, stored, objective, progress),
             )
         except Interrupted as e:
             raise SearchError(

@@ -13,8 +13,8 @@ import optuna
 from optuna.trial import TrialState
 
 from search.run.device_faults import DeviceFault
-from search.run.objective import Interrupted, TrialFailed
-from search.storage.claim import claim
+from search.run.outcomes import Interrupted, TrialFailed
+from search.storage.claim import claim, tidy
 from search.storage.liveness import GRACE_S, Heartbeat, enqueue_retry
 
 MAX_FAILS_IN_A_ROW = 3  # then the problem is not the trial: stop and say so
@@ -73,18 +73,27 @@ def work(
     grace_s: float = GRACE_S,
     poll_s: float = 2.0,
     retry_s: float = 120.0,
+    janitor: bool = True,
     on_trial: Callable[[optuna.trial.FrozenTrial], None] | None = None,
 ) -> list[optuna.trial.FrozenTrial]:
     """Run trials until the study holds ``target`` finished ones (or ``timeout`` passes).
-    Returns the trials this worker ran. Raises ``Interrupted`` after marking its trial."""
+    Returns the trials this worker ran. Raises ``Interrupted`` after marking its trial.
+    ``janitor``: this worker also reaps dead workers' trials (``search.storage.claim.tidy``)
+    before each claim; False for a launcher's workers, whose launcher does it for all of them
+    (they reap only while they wait, so a dead launcher cannot leave them waiting forever)."""
     start, ran, fails = time.monotonic(), [], 0
     while timeout is None or time.monotonic() - start < timeout:
         if STOP.reason:
             raise Interrupted(STOP.reason)
-        got = claim(study, target, url, grace_s=grace_s, retry_s=retry_s)
+        if janitor:
+            tidy(study, url, grace_s=grace_s, retry_s=retry_s)
+        got = claim(study, target, url, retry_s=retry_s)
         if got.done:
             break
         if got.trial is None:
+            # Waiting on trials in flight: if one is a dead worker's and its launcher died
+            # too, nobody else would reap it.
+            tidy(study, url, grace_s=grace_s, retry_s=retry_s)
             time.sleep(poll_s)
             continue
         trial = got.trial

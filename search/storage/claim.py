@@ -1,6 +1,7 @@
 """Claiming a trial under the study's claim lock, so K workers on one study, on one machine or
-many, stop at exactly ``target`` finished trials and only one at a time reaps trials whose
-worker died (``search.storage.liveness``).
+many, stop at exactly ``target`` finished trials, and one janitor reaps trials whose worker
+died (``search.storage.liveness``). The lock is held for a slot reservation only: a few
+cached reads and one insert, whatever the size of the study.
 
 The lock is a file lock beside a SQLite file, an advisory lock on PostgreSQL / MySQL, a lock
 key on Redis; through a ``grpc://`` storage proxy, the proxy takes the database's lock for the
@@ -23,7 +24,7 @@ from optuna.trial import TrialState
 from sqlalchemy.engine import make_url
 
 from search.errors import SearchError
-from search.storage.liveness import GRACE_S, reap_stale
+from search.storage.liveness import GRACE_S, reap_stale, stale
 from search.storage.open import DEFAULT_URL, engine_kwargs, grpc_address, safe_url, scheme
 from search.storage.retry import StorageLost, with_backoff
 from search.trials import REJECTIONS_IN_A_ROW, rejected_in_a_row, trained
@@ -57,24 +58,56 @@ def claim(
     target: int,
     url: str | None,
     *,
-    grace_s: float = GRACE_S,
     retry_s: float = 120.0,
 ) -> Claim:
-    """Reap dead workers' trials, then start a trial if the study is short of ``target``."""
+    """Start a trial if the study is short of ``target``. Under the lock only the slot is
+    reserved (a RUNNING trial, which the next claim counts); the sampler runs outside it."""
     with claim_lock(url, study.study_name, retry_s):
-        reap_stale(study, grace_s)
-        trials = study.get_trials(deepcopy=False)
-        finished = len(trained(trials))
-        if finished >= target:
-            return Claim(done=True)
-        if finished + sum(t.state == TrialState.RUNNING for t in trials) >= target:
-            return Claim()
-        if rejected_in_a_row(trials) >= REJECTIONS_IN_A_ROW:
-            raise SearchError(
-                f"the last {REJECTIONS_IN_A_ROW} configs were all over the [constraints] "
-                "budget; loosen the budget or narrow [ranges] to smaller networks"
-            )
-        return Claim(trial=study.ask())
+        reserved = _reserve(study, target)
+    if isinstance(reserved, Claim):
+        return reserved
+    try:
+        return Claim(trial=optuna.Trial(study, reserved))  # the sampler's relative draw
+    except Exception as e:
+        fail_unstarted(study, reserved, e)
+        raise
+
+
+def _reserve(study: optuna.Study, target: int) -> Claim | int:
+    """The id of a trial now RUNNING for this worker (an enqueued one first), or the Claim
+    that says why there is none."""
+    trials = study.get_trials(deepcopy=False)
+    finished = len(trained(trials))
+    if finished >= target:
+        return Claim(done=True)
+    if finished + sum(t.state == TrialState.RUNNING for t in trials) >= target:
+        return Claim()
+    if rejected_in_a_row(trials) >= REJECTIONS_IN_A_ROW:
+        raise SearchError(
+            f"the last {REJECTIONS_IN_A_ROW} configs were all over the [constraints] "
+            "budget; loosen the budget or narrow [ranges] to smaller networks"
+        )
+    study._thread_local.cached_all_trials = None  # as study.ask(): read the storage afresh
+    trial_id = study._pop_waiting_trial_id()
+    return study._storage.create_new_trial(study._study_id) if trial_id is None else trial_id
+
+
+def fail_unstarted(study: optuna.Study, trial_id: int, e: BaseException) -> None:
+    """A trial that failed before its training started (the sampler rejected a value, a
+    config did not build): FAIL with one line, never left RUNNING."""
+    reason = f"{type(e).__name__}: {e}".splitlines()[0][:500]
+    study._storage.set_trial_user_attr(trial_id, "fail_reason", reason)
+    study._storage.set_trial_state_values(trial_id, TrialState.FAIL)
+
+
+def tidy(study: optuna.Study, url: str | None, *, grace_s: float = GRACE_S, retry_s=120.0):
+    """The janitor's round (the launcher's, the Ray driver's or a lone worker's, never each
+    of K workers'): reap trials whose worker died, under the claim lock only when there is
+    one, so that two janitors never reap the same trial. Returns the reaped numbers."""
+    if not stale(study, grace_s):
+        return []
+    with claim_lock(url, study.study_name, retry_s):
+        return reap_stale(study, grace_s)
 
 
 @contextlib.contextmanager

@@ -59,18 +59,26 @@ def retry_chain(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> list[in
     return chain
 
 
-def reap_stale(study: optuna.Study, grace_s: float = GRACE_S) -> list[int]:
-    """Fail RUNNING trials without a recent heartbeat and enqueue their retries. Call it under
-    the study's claim lock so that two workers never reap the same trial."""
-    now, reaped = time.time(), []
+def stale(study: optuna.Study, grace_s: float = GRACE_S) -> list[optuna.trial.FrozenTrial]:
+    """RUNNING trials without a heartbeat for ``grace_s`` seconds."""
+    now, out = time.time(), []
     for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
         last = t.system_attrs.get(HEARTBEAT_KEY)
         if last is None:
             last = t.datetime_start.timestamp() if t.datetime_start else now
-        if now - last < grace_s:
-            continue
+        if now - last >= grace_s:
+            out.append(t)
+    return out
+
+
+def reap_stale(study: optuna.Study, grace_s: float = GRACE_S) -> list[int]:
+    """Fail RUNNING trials without a recent heartbeat and enqueue their retries. Call it under
+    the study's claim lock so that two janitors never reap the same trial."""
+    reaped = []
+    for t in stale(study, grace_s):
+        last = t.system_attrs.get(HEARTBEAT_KEY) or t.datetime_start.timestamp()
         study._storage.set_trial_user_attr(
-            t._trial_id, "fail_reason", f"worker lost: no heartbeat for {now - last:.0f}s"
+            t._trial_id, "fail_reason", f"worker lost: no heartbeat for {time.time() - last:.0f}s"
         )
         study._storage.set_trial_state_values(t._trial_id, TrialState.FAIL)
         reaped.append(t.number)

@@ -58,8 +58,15 @@ def open_storage(
     """The storage at ``url``; with ``retry_s`` > 0, every call retries a lost connection for
     up to that many seconds (a worker's view; one-shot commands fail at once). With
     ``create=False`` (a command that only reads) a SQLite file that is not there is an error,
-    not a new empty storage."""
+    not a new empty storage.
+
+    A database storage is wrapped in Optuna's cache, as ``optuna.storages.get_storage`` does
+    for a bare one (it cannot see through the retry wrapper): a finished trial never changes,
+    so each process reads it once, and a claim reads only the trials new or unfinished since
+    its last read instead of every trial with all its attributes."""
     storage = _open(url, create)
+    if isinstance(storage, optuna.storages.RDBStorage):
+        storage = optuna.storages.get_storage(storage)  # Optuna's _CachedStorage
     return (
         RetryingStorage(storage, safe_url(url or DEFAULT_URL), retry_s) if retry_s > 0 else storage
     )

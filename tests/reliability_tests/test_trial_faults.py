@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from optuna.trial import TrialState
 
-from tests.testing import load, run_args, run_process, smallest
+from tests.testing import SMALLEST, load, merged, run_args, run_process, smallest, write_preset
 
 
 def test_bad_trials_fail_with_reason_and_the_good_ones_finish(tmp_path, study_name, ledger):
@@ -53,3 +53,17 @@ def test_a_device_fault_fails_the_trial_as_infrastructure_and_replaces_its_worke
     assert row["finished"] == 6 and row["failed"] == 1 and row["duplicated"] == 0
     # Every worker, the replacement too, ran on its share of the cores.
     assert {t.user_attrs["threads"] for t in trials} == {threads_per_worker(2)}
+def test_an_error_before_training_fails_its_trial_in_one_line(tmp_path, study_name):
+    # Optuna's log-scale sampling rejects the 0 that the preset's checks let through.
+    preset = write_preset(
+        tmp_path / "zero-lr.toml",
+        **merged(SMALLEST, {"ranges": {"optim.lr": {"low": 0.0, "high": 0.3}}}),
+    )
+    url = f"sqlite:///{tmp_path}/study.db"
+    r = run_process(*run_args(preset, url, study_name, tmp_path))
+    assert r.code == 2, r.log
+    assert "failed in a row" in r.error and "ValueError" in r.error
+    assert "Traceback" not in r.err
+    trials = load(url, study_name).trials
+    assert [t.state for t in trials] == [TrialState.FAIL] * 3  # none left RUNNING
+    assert all(t.user_attrs["fail_reason"].startswith("ValueError: ") for t in trials)

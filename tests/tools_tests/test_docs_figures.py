@@ -190,7 +190,10 @@ def test_a_result_file_from_another_command_line_is_refused(
 ) -> None:
     region = df.REGIONS["distributed"]
     args = region.command.split()[2:]  # after `python tools/distributed_bench.py`
-    rows = [{"launcher": name, "wall_s": 60.0, "span_s": 24.0} for name in ("local", "ray")]
+    rows = [
+        {"launcher": name, "wall_s": 60.0, "span_s": 24.0, "ckpt_kb_per_trial": 40.0}
+        for name in ("local", "ray")
+    ]
     report = dict(preset="p", trials=12, workers=2, cpus=2, load_average=1.0, commit="abc1234",
                   placement_s=5.0, rows=rows)  # fmt: skip
     result = copy / region.result

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import threading
 import time
 
@@ -9,9 +11,9 @@ import optuna
 from optuna.trial import TrialState
 
 from search.storage import open_storage
-from search.storage.claim import Claim, claim, claim_lock
-
-NO_REAPING = 3600.0  # grace: no trial of these tests counts as lost
+from search.storage.claim import Claim, claim, claim_lock, tidy
+from search.storage.liveness import HEARTBEAT_KEY, RETRY_OF
+from tests.testing import environment
 
 
 def test_the_claim_lock_admits_one_holder_at_a_time(storage_url: str, study_name: str) -> None:
@@ -59,7 +61,7 @@ def test_claim_stops_at_exactly_the_target_counting_running_trials(
     study = optuna.create_study(study_name=study_name, storage=open_storage(storage_url))
 
     def next_claim() -> Claim:
-        return claim(study, 3, storage_url, grace_s=NO_REAPING, retry_s=10)
+        return claim(study, 3, storage_url, retry_s=10)
 
     running = [next_claim().trial for _ in range(3)]
     assert all(trial is not None for trial in running)
@@ -75,3 +77,80 @@ def test_claim_stops_at_exactly_the_target_counting_running_trials(
     assert next_claim() == Claim(done=True)
     states = [t.state for t in study.get_trials(deepcopy=False)]
     assert sorted(s.name for s in states) == ["COMPLETE", "COMPLETE", "FAIL", "PRUNED"]
+
+
+def test_a_claim_takes_an_enqueued_trial_first(storage_url: str, study_name: str) -> None:
+    study = optuna.create_study(study_name=study_name, storage=open_storage(storage_url))
+    study.enqueue_trial({"x": 0.25})
+    trial = claim(study, 5, storage_url, retry_s=10).trial
+    assert trial.suggest_float("x", 0, 1) == 0.25
+    assert [t.state for t in study.get_trials()] == [TrialState.RUNNING]
+
+
+class RejectingSampler(optuna.samplers.RandomSampler):
+    def before_trial(self, study, trial):
+        raise ValueError("low > high in [ranges]")
+
+
+def test_a_sampler_error_fails_the_reserved_trial_with_one_line(
+    storage_url: str, study_name: str
+) -> None:
+    storage = open_storage(storage_url)
+    study = optuna.create_study(study_name=study_name, storage=storage, sampler=RejectingSampler())
+    try:
+        claim(study, 5, storage_url, retry_s=10)
+    except ValueError:
+        pass
+    else:
+        raise AssertionError("the sampler's error was swallowed")
+    (trial,) = study.get_trials()
+    assert trial.state == TrialState.FAIL  # never left RUNNING
+    assert trial.user_attrs["fail_reason"] == "ValueError: low > high in [ranges]"
+
+
+def test_tidy_reaps_a_dead_workers_trial_once(storage_url: str, study_name: str) -> None:
+    study = optuna.create_study(study_name=study_name, storage=open_storage(storage_url))
+    lost, live = study.ask({"x": optuna.distributions.FloatDistribution(0, 1)}), study.ask()
+    study._storage.set_trial_system_attr(lost._trial_id, HEARTBEAT_KEY, time.time() - 60)
+    study._storage.set_trial_system_attr(live._trial_id, HEARTBEAT_KEY, time.time())
+    assert tidy(study, storage_url, grace_s=30, retry_s=10) == [lost.number]
+    assert tidy(study, storage_url, grace_s=30, retry_s=10) == []
+    states = {t.number: t.state for t in study.get_trials()}
+    assert states == {0: TrialState.FAIL, 1: TrialState.RUNNING, 2: TrialState.WAITING}
+    assert study.get_trials()[2].user_attrs[RETRY_OF] == lost.number
+
+
+WORKER = """
+import sys, time
+import optuna
+from search.run.worker import work
+from search.storage import open_storage
+
+url, name = sys.argv[1], sys.argv[2]
+study = optuna.create_study(study_name=name, storage=open_storage(url, retry_s=10))
+
+def fake(trial):  # what a real trial asks of the storage, without training
+    trial.set_user_attr("config", {"x": trial.suggest_float("x", 0, 1)})
+    for epoch in range(2):
+        trial.report(0.5, epoch)
+    return 0.5
+
+ran = work(study, fake, target=5, url=url, poll_s=0.1)
+rss = next(int(l.split()[1]) for l in open("/proc/self/status") if l.startswith("VmRSS:"))
+heavy = sorted({m.split(".")[0] for m in sys.modules} & {"torch", "lightning", "torchvision"})
+print(len(ran), rss // 1024, heavy)
+"""
+
+
+def test_a_worker_with_a_fake_objective_imports_no_torch(storage_url: str, study_name: str):
+    done = subprocess.run(
+        [sys.executable, "-c", WORKER, storage_url, study_name],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=environment(),
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    ran, rss_mb, heavy = done.stdout.split(maxsplit=2)
+    assert (ran, heavy.strip()) == ("5", "[]")
+    assert int(rss_mb) < 100, rss_mb
