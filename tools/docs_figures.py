@@ -38,7 +38,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tools import distributed_bench, reliability_table  # noqa: E402
+from tools import distributed_bench, reliability_table, suite_times  # noqa: E402
 
 MARK = re.compile(r"<!-- figures: ([\w.-]+) -->(.*?)<!-- /figures -->", re.S)
 OPEN = re.compile(r"<!-- figures: ?([^>]*?) ?-->")
@@ -145,6 +145,11 @@ REGIONS: dict[str, Region] = {
             ("postgresql", "postgresql+psycopg://postgres@127.0.0.1:5432/test"),
         )
     },
+    "suite-times": Region(
+        "docs/results/suite-times.json",
+        "python tools/suite_times.py --json docs/results/suite-times.json",
+        suite_times.markdown,
+    ),
     "reliability": Region(
         "docs/results/reliability/reliability.json",
         "python tools/reliability_table.py --out docs/results/reliability",

@@ -1,0 +1,24 @@
+"""tools/suite_times.py: a pytest run timed as it ran, and the sentence README shows."""
+
+from __future__ import annotations
+
+from tools import suite_times
+
+
+def test_a_tier_reports_pytests_own_closing_line() -> None:
+    row = suite_times.run_tier(["tests/tools_tests/test_suite_times.py", "-k", "sentence"])
+    assert row["exit_code"] == 0
+    assert row["summary"].startswith("1 passed, 1 deselected")
+    assert row["seconds"] > 0
+
+
+def test_the_sentence_names_both_tiers() -> None:
+    tiers = {
+        "fast": {"seconds": 88.4, "summary": "606 passed in 88.01s"},
+        "full": {"seconds": 690.0, "summary": "740 passed in 689.00s"},
+    }
+    text = suite_times.markdown({"tiers": tiers, "cpus": 2})
+    assert text == (
+        "The fast tier took 88 s (606 passed in 88.01s) and the full suite 11.5 min "
+        "(740 passed in 689.00s) on 2 cores"
+    )

@@ -1,0 +1,79 @@
+"""How long the tests take: the fast tier (``pytest -m "not slow"``, for editing) and the full
+suite (the README's test command, which ``.ci/run`` calls), one after the other, from this
+checkout with this interpreter. Writes the wall seconds and pytest's closing line of each as
+JSON, with the commit, the cores and the load before each run, for README.md's figures region
+(``tools/docs_figures.py``).
+
+    python tools/suite_times.py --json docs/results/suite-times.json
+
+Run it on an otherwise idle machine: other work on the cores slows both tiers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+TIERS = {"fast": ["-m", "not slow"], "full": []}
+
+
+def _git(*args: str) -> str:
+    return subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True).stdout.strip()
+
+
+def run_tier(args: list[str]) -> dict[str, Any]:
+    """One pytest run: its wall seconds, exit code and closing line."""
+    load = os.getloadavg()[0]
+    start = time.perf_counter()
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
+    lines = [line for line in done.stdout.splitlines() if line.strip()]
+    return {
+        "seconds": time.perf_counter() - start,
+        "exit_code": done.returncode,
+        "summary": lines[-1].strip("= ") if lines else "",
+        "load_average_before": load,
+    }
+
+
+def markdown(report: dict[str, Any]) -> str:
+    """The sentence README.md shows."""
+    fast, full = report["tiers"]["fast"], report["tiers"]["full"]
+    return (
+        f"The fast tier took {fast['seconds']:.0f} s ({fast['summary']}) and the full suite "
+        f"{full['seconds'] / 60:.1f} min ({full['summary']}) on {report['cpus']} cores"
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--json", type=Path, required=True, help="where to write the figures")
+    a = parser.parse_args(argv)
+    commit = _git("rev-parse", "HEAD")
+    if _git("status", "--porcelain", "--untracked-files=no"):
+        commit += "+dirty"
+    report = {
+        "argv": ["python", "tools/suite_times.py", *(argv or sys.argv[1:])],
+        "git_commit": commit,
+        "cpus": os.cpu_count(),
+        "tiers": {name: run_tier(args) for name, args in TIERS.items()},
+    }
+    a.json.parent.mkdir(parents=True, exist_ok=True)
+    a.json.write_text(json.dumps(report, indent=2) + "\n")
+    print(markdown(report))
+    return max(t["exit_code"] for t in report["tiers"].values())
+
+
+if __name__ == "__main__":
+    sys.exit(main())
