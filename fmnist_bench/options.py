@@ -7,8 +7,8 @@ import dataclasses
 from dataclasses import dataclass, field
 
 from fmnist_bench.trainer import EPOCH_IMAGES
+from search.auto.options import budget_field
 from search.errors import SearchError
-from search.flags import duration
 from search.options import csv, flag, flag_fields, flag_name
 from search.run.options import DATA_DIR_HELP, DEVICE_HELP
 
@@ -178,16 +178,7 @@ class BaselinesOptions:
     """``fmnist-bench baselines``: ours (``auto``) against what a user would do instead with
     the same wall time, each method's final training counted."""
 
-    budget_s: float = field(
-        default=0.0,
-        metadata=flag(
-            "each method's whole wall time, final training included: 15m, 1h, 900s or 900",
-            name="budget",
-            metavar="DURATION",
-            parse=duration,
-            required=True,
-        ),
-    )
+    budget_s: float = budget_field("each method's whole wall time, final training included")
     study: str = field(
         default="cpu",
         metadata=flag("the study preset ours, random search and top-K search (default cpu)"),

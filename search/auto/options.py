@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from search.auto.budget import text
 from search.auto.plan import Split
@@ -14,18 +15,23 @@ from search.run.options import DATA_DIR_HELP, DEVICE_HELP, STORAGE_HELP
 from search.study.preset import names
 
 
-@dataclass(frozen=True)
-class AutoOptions:
-    budget_s: float = field(
+def budget_field(what: str) -> Any:
+    """A required ``--budget DURATION`` field, read into seconds; ``what`` the budget covers."""
+    return field(
         default=0.0,
         metadata=flag(
-            "the whole command's wall time, start-up included: 15m, 1h, 900s or 900",
+            f"{what}: 15m, 1h, 900s or 900",
             name="budget",
             metavar="DURATION",
             parse=duration,
             required=True,
         ),
     )
+
+
+@dataclass(frozen=True)
+class AutoOptions:
+    budget_s: float = budget_field("the whole command's wall time, start-up included")
     study: str = field(
         default="cpu",
         metadata=flag(lambda: f"a preset ({', '.join(names())}) or .toml path (default cpu)"),

@@ -15,6 +15,7 @@ import resource
 import socket
 import time
 from collections.abc import Callable, Sequence
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -294,6 +295,16 @@ class Objective:
         callbacks = [*extra, reporter]
         if faults := planned(trial.number):
             callbacks.append(FaultInjector(faults))
+        record = partial(
+            record_trial,
+            trial,
+            self.artifacts,
+            self.storage,
+            config,
+            ckpt=ckpt,
+            history=reporter.history,
+            data_dir=self.data_dir,
+        )
         try:
             resume = self.resume_point(trial)
             result = fit(
@@ -308,15 +319,7 @@ class Objective:
             )
             self._fit_done = time.perf_counter()
         except optuna.TrialPruned:
-            record_trial(
-                trial,
-                self.artifacts,
-                self.storage,
-                config,
-                ckpt=ckpt,
-                history=reporter.history,
-                data_dir=self.data_dir,
-            )
+            record()
             line.finish("PRUNED", TIMEOUT_REASON if reporter.stopped_by_timeout else "")
             raise
         except Interrupted as e:
@@ -330,15 +333,7 @@ class Objective:
                 trial.set_user_attr("failure", INFRASTRUCTURE)
                 line.finish("FAIL", f"{INFRASTRUCTURE}: {reason}")
                 raise DeviceFault(f"the device failed under trial {trial.number}: {reason}") from e
-            record_trial(
-                trial,
-                self.artifacts,
-                self.storage,
-                config,
-                ckpt=ckpt,
-                history=reporter.history,
-                data_dir=self.data_dir,
-            )
+            record()
             line.finish("FAIL", reason)
             raise TrialFailed(reason) from e
         info = describe(result)
