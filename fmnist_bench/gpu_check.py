@@ -223,12 +223,13 @@ def _preset(folder: Path, name: str, budget: Budget, n_trials: int, device: str)
         "n_trials": n_trials,
         "sampler": {"name": "random", "seed": 0},
         "pruner": {"name": "none"},
-        "ranges": {
-            "resnet.intro_width": [budget.width],
-            "resnet.width": [budget.width],
-            "resnet.stages": [2],
-            "resnet.blocks": [1],
-            "optim.batch_size": [128],
+        # [fixed], not [ranges]: the tiny budget's widths lie below the space's.
+        "fixed": {
+            "resnet.intro_width": budget.width,
+            "resnet.width": budget.width,
+            "resnet.stages": 2,
+            "resnet.blocks": 1,
+            "optim.batch_size": 128,
         },
         "base": {"precision": _precision(device), "channels_last": True},
     }
