@@ -7,7 +7,8 @@ trial 3's first step, ``nan@5`` poisons trial 5's weights so its loss diverges f
 illegal memory access: the device's fault, not the trial's), ``stall@2`` holds trial 2 in
 its first step for up to ``STALL_S`` seconds (so a test's signal surely lands inside a
 trial), ``slow@0`` holds trial 0's first step for ``SLOW_S`` seconds (so a short
-``--timeout`` surely passes inside it).
+``--timeout`` surely passes inside it), ``sample@1`` raises a ValueError while trial 1's config
+is sampled, before anything trains (as a sampler that rejects a value does).
 ``*`` for TRIAL means every trial (``stall@*:1``: every trial this process runs stalls in
 epoch 1; set on one Ray node, it holds that node's trials while a test kills the node).
 Unset, nothing is injected.

@@ -185,6 +185,8 @@ class Objective:
 
     def config_for(self, trial: optuna.Trial) -> RunConfig:
         study = self.study
+        if any(kind == "sample" for kind, _ in planned(trial.number)):
+            raise ValueError("injected: the sampler rejected a value (FMNIST_SEARCH_FAULTS)")
         config = study.space.build(trial_sample(trial, study.dims, study.preset.fixed), study.base)
         origin = self._retried(trial)
         if origin is not None and "config" in origin.user_attrs:

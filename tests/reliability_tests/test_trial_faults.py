@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from optuna.trial import TrialState
 
-from tests.testing import SMALLEST, load, merged, run_args, run_process, smallest, write_preset
+from search.run.faults import ENV as FAULTS
+from tests.testing import load, run_args, run_process, smallest
 
 
 def test_bad_trials_fail_with_reason_and_the_good_ones_finish(tmp_path, study_name, ledger):
@@ -54,13 +55,11 @@ def test_a_device_fault_fails_the_trial_as_infrastructure_and_replaces_its_worke
     # Every worker, the replacement too, ran on its share of the cores.
     assert {t.user_attrs["threads"] for t in trials} == {threads_per_worker(2)}
 def test_an_error_before_training_fails_its_trial_in_one_line(tmp_path, study_name):
-    # Optuna's log-scale sampling rejects the 0 that the preset's checks let through.
-    preset = write_preset(
-        tmp_path / "zero-lr.toml",
-        **merged(SMALLEST, {"ranges": {"optim.lr": {"low": 0.0, "high": 0.3}}}),
-    )
+    # Every trial's sampling raises, as a sampler that rejects a value does.
     url = f"sqlite:///{tmp_path}/study.db"
-    r = run_process(*run_args(preset, url, study_name, tmp_path))
+    r = run_process(
+        *run_args(smallest(tmp_path), url, study_name, tmp_path), env={FAULTS: "sample@*"}
+    )
     assert r.code == 2, r.log
     assert "failed in a row" in r.error and "ValueError" in r.error
     assert "Traceback" not in r.err
