@@ -58,4 +58,4 @@ def test_confirm_refuses_zero_seeds(cli: Callable, tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path}/s.db"
     optuna.create_study(study_name="empty", storage=url)
     r = cli("confirm", "--study", "empty", "--seeds", 0, "--storage", url)
-    assert r.code == 2 and "--seeds 0" in r.error
+    assert r.code == 2 and "--seeds: '0' is out of range" in r.error

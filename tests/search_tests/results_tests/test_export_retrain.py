@@ -96,7 +96,7 @@ def test_train_accepts_the_export_unchanged(
 
 
 @pytest.mark.parametrize(
-    ("trial", "message"), [("999", "has no trial 999"), ("-1", "has no trial -1")]
+    ("trial", "message"), [("999", "has no trial 999"), ("-1", "--trial: '-1' is out of range")]
 )
 def test_export_of_a_missing_trial_fails(
     cli, quick_study: QuickStudy, tmp_path: Path, trial: str, message: str

@@ -14,7 +14,7 @@ import pytest
 import tomli_w
 from optuna.trial import FrozenTrial, TrialState
 
-from fmnist.config import RunConfig, dump_toml, from_dict, load_toml, replace
+from fmnist.config import RunConfig, dump_toml, from_dict, load_toml, replace, stretch
 from search.errors import SearchError
 from search.pruners import CURVE, EQUAL_EPOCH
 from search.study import resolve
@@ -214,7 +214,7 @@ def test_export_pareto_writes_one_config_per_point_that_train_reads(
     assert trained.code == 0, trained.err
     metrics = json.loads((run / "metrics.json").read_text())
     exported, provenance = load_toml(cheapest)
-    assert from_dict(RunConfig, metrics["config"]) == replace(exported, epochs=1)
+    assert from_dict(RunConfig, metrics["config"]) == stretch(exported, 1)
     assert metrics["params"] == provenance["params"]
     assert metrics["split_fingerprint"] == provenance["split_fingerprint"]
 
@@ -238,7 +238,7 @@ def test_retrain_card_sets_accuracy_params_and_latency_side_by_side(
                "--trial", point.number, "-o", path).code == 0  # fmt: skip
     config, provenance = load_toml(path)
     quick = tmp_path / "quick.toml"
-    quick.write_text(dump_toml(replace(config, **{"epochs": 1, "data.subset": 200}), provenance))
+    quick.write_text(dump_toml(replace(stretch(config, 1), **{"data.subset": 200}), provenance))
     out = tmp_path / "retrain"
     result = cli("retrain", quick, "--seeds", 1, "--storage", pareto_study.url, "--out", out,
                  "--data-dir", data_dir, "--device", "cpu")  # fmt: skip
