@@ -198,6 +198,7 @@ def test_bad_device_is_one_line_naming_it(device: str, words: str) -> None:
     assert repr(device) in str(err.value)
 
 
+@pytest.mark.slow  # trains until the loss diverges
 def test_divergence_is_reported(tiny_config: RunConfig, data_dir: Path) -> None:
     config = replace(
         tiny_config, **{"optim.optimizer": "sgd", "optim.lr": 1e12, "optim.schedule": "constant"}

@@ -8,6 +8,7 @@ import subprocess
 import time
 import urllib.request
 
+from search.storage import open_storage
 from tests.testing import (
     ROOT,
     STORAGE_ERRORS,
@@ -28,6 +29,7 @@ def _get(url: str):
 
 def test_dashboard_beside_four_writing_workers(tmp_path, study_name, ledger):
     url = f"sqlite:///{tmp_path}/study.db"
+    open_storage(url)  # the file the dashboard reads (it refuses one that is not there)
     port = free_port()
     dash = subprocess.Popen(
         command_line("dashboard", "--storage", url, "--port", port),
@@ -38,6 +40,7 @@ def test_dashboard_beside_four_writing_workers(tmp_path, study_name, ledger):
     )
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:  # the dashboard first, so it reads while workers write
+        assert dash.poll() is None, (tmp_path / "dash.log").read_text()
         try:
             _get(f"http://127.0.0.1:{port}/api/studies")
             break

@@ -27,6 +27,7 @@ def test_ray_missing_names_the_extra(cli, monkeypatch) -> None:
     assert result.error == f"fmnist-search: error: {NEEDS_RAY}"
 
 
+@pytest.mark.slow  # waits out the gRPC connection timeout
 def test_no_proxy_at_the_address(cli) -> None:
     url = f"grpc://127.0.0.1:{free_port()}"
     result = cli("studies", "--storage", url)

@@ -52,6 +52,7 @@ def reliability_report(finished: int) -> dict[str, Any]:
                 seconds=60, exit_code=0, rows=rows, totals=rt.totals(rows))  # fmt: skip
 
 
+@pytest.mark.slow  # a process importing the tools; .ci/run runs the same check itself
 def test_the_check_passes_on_the_repo_as_ci_runs_it() -> None:
     done = subprocess.run(
         [sys.executable, "tools/docs_figures.py", "--check"],

@@ -23,6 +23,7 @@ def test_bad_preset_is_one_line_naming_the_key(cli, bad_preset: tuple[Path, str]
     assert not Path("s.db").exists()  # checked before any storage is touched
 
 
+@pytest.mark.slow  # a process per command; the in-process table covers the same errors
 def test_bad_preset_as_a_process(tmp_path: Path, tiny_preset, command) -> None:
     path = tiny_preset(tmp_path / "bad.toml", epochz=3)
     done = subprocess.run(

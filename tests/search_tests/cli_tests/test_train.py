@@ -162,6 +162,7 @@ def test_config_is_required(capsys: pytest.CaptureFixture[str]) -> None:
     assert "--config" in capsys.readouterr().err
 
 
+@pytest.mark.slow  # trains twice
 def test_full_train_with_an_explicit_subset(
     small_toml: Path, data_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
