@@ -68,6 +68,25 @@ def _commit(data: dict[str, Any]) -> str:
     return commit[:7] + commit[40:] + dirty if len(commit) >= 40 else commit + dirty
 
 
+def _threads(data: dict[str, Any]) -> str:
+    """Part f of the bench: threads per worker process."""
+    m = data["machine"]
+    busy = "unknown" if m["cpu_busy"] is None else f"{m['cpu_busy']:.0%}"
+    lines = [
+        f"{m['cpu']}, {m['cores']} cores, busy with other work before the run: {busy}; "
+        f"torch {m['packages'].get('torch')}.",
+        "",
+        "| workers | threads each | images/s, all workers | CPU s per 1,000 images |",
+        "|---:|---:|---:|---:|",
+    ]
+    lines += [
+        f"| {r['workers']} | {r['threads']} | {r['images_per_s']:,.0f} | "
+        f"{r['cpu_seconds_per_1k_images']:.3f} |"
+        for r in data["threads"]
+    ]
+    return "\n".join(lines)
+
+
 REGIONS: dict[str, Region] = {
     "bench-throughput": Region(
         "docs/results/bench-throughput.json",
@@ -100,6 +119,7 @@ REGIONS: dict[str, Region] = {
     "bench-threads": Region(
         "docs/results/bench-threads.json",
         "fmnist-bench run --parts threads --device cpu --json docs/results/bench-threads.json",
+        _threads,
         since="e9f7d89",
     ),
     "quick-card": Region(

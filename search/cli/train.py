@@ -9,7 +9,7 @@ import time
 from functools import partial
 from pathlib import Path
 
-from fmnist.config import full_train_config, load_toml, replace, stretch
+from fmnist.config import full_train_config, load_toml, replace
 from fmnist.configs import names as config_names
 from fmnist.configs import resolve as resolve_config
 from search import flags
@@ -20,9 +20,9 @@ from search.study import lockbox
 
 def cmd_train(args: argparse.Namespace) -> int:
     config, provenance = load_toml(resolve_config(args.config))
-    if args.epochs is not None:  # the schedule's warm-up and steps scale with the epochs
-        config = stretch(config, args.epochs)
     changes = {}
+    if args.epochs is not None:
+        changes["epochs"] = args.epochs
     if args.subset is not None:
         changes["data.subset"] = args.subset
     if args.seed is not None:

@@ -15,7 +15,6 @@ import resource
 import socket
 import time
 from collections.abc import Callable, Sequence
-from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -297,16 +296,18 @@ class Objective:
         callbacks = [*extra, reporter]
         if faults := planned(trial.number):
             callbacks.append(FaultInjector(faults))
-        record = partial(
-            record_trial,
-            trial,
-            self.artifacts,
-            self.storage,
-            config,
-            ckpt=ckpt,
-            history=reporter.history,
-            data_dir=self.data_dir,
-        )
+
+        def record() -> None:  # what the trial has when it ends early: its curves so far
+            record_trial(
+                trial,
+                self.artifacts,
+                self.storage,
+                config,
+                ckpt=ckpt,
+                history=reporter.history,
+                data_dir=self.data_dir,
+            )
+
         try:
             resume = self.resume_point(trial)
             result = fit(
