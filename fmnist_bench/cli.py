@@ -46,18 +46,23 @@ def _work_dir(path: str | None):
     return contextlib.nullcontext(path)
 
 
+def _header(opts: Any, device: str) -> dict[str, Any]:
+    """What every bench JSON opens with: the command, when, the machine and the options."""
+    return {
+        "argv": sys.argv,
+        "started_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "machine": machine.probe(device),
+        "options": dataclasses.asdict(opts),
+    }
+
+
 def run(opts: BenchOptions) -> int:
     """Run the parts ``opts`` asks for; write their figures as JSON."""
     check(opts.parts)
     device = resolve_device(opts.device)
     opts = opts.for_device(on_gpu=device.startswith("cuda"))
     start = time.perf_counter()
-    results: dict[str, Any] = {
-        "argv": sys.argv,
-        "started_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        "machine": machine.probe(device),
-        "options": dataclasses.asdict(opts),
-    }
+    results = _header(opts, device)
     m = results["machine"]
     busy = m["cpu_busy"]
     print(
@@ -107,12 +112,7 @@ def run_baselines(opts: BaselinesOptions) -> int:
     """Every method of ``fmnist_bench.parts.baselines`` for ``opts.budget_s``; JSON and PNG."""
     device = resolve_device(opts.device)
     start = time.perf_counter()
-    results: dict[str, Any] = {
-        "argv": sys.argv,
-        "started_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        "machine": machine.probe(device),
-        "options": dataclasses.asdict(opts),
-    }
+    results = _header(opts, device)
     path = Path(opts.json or f"runs/bench/baselines-{time.strftime('%Y%m%d-%H%M%S')}.json")
     path.parent.mkdir(parents=True, exist_ok=True)
     with _work_dir(opts.work_dir) as tmp:
