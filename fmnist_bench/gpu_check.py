@@ -246,7 +246,8 @@ def _env(**extra: str) -> dict[str, str]:
 def _run(folder: Path, name: str, preset: Path, faults: str, *flags: str) -> dict[str, Any]:
     argv = [sys.executable, "-m", "search.cli", "run", "--study", str(preset),
             "--storage", f"sqlite:///{folder}/{name}.db", "--out", str(folder / "runs"),
-            "--heartbeat-grace", str(GRACE_S), *flags]  # fmt: skip
+            "--heartbeat-grace", str(GRACE_S), "--storage-retry", str(GRACE_S - 1),
+            *flags]  # fmt: skip
     t0 = time.perf_counter()
     with (folder / f"{name}.log").open("w") as log:
         code = subprocess.run(

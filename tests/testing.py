@@ -8,6 +8,7 @@ import contextlib
 import importlib
 import io
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -282,6 +283,54 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+# A claim-lease holder stopped mid-hold
+
+_HOLD_AND_WAIT = """
+import sys
+from search.storage.claim import claim_lock
+from search.storage.lease import LeaseLost
+
+with claim_lock(sys.argv[1], sys.argv[2], retry_s=30, lease_s=float(sys.argv[3])) as lease:
+    print("held", flush=True)
+    sys.stdin.readline()  # stopped here; continued once another holder may have the lease
+    try:
+        lease.fence()
+        print("kept", flush=True)
+    except LeaseLost:
+        print("lost", flush=True)
+"""
+
+
+@contextlib.contextmanager
+def stopped_holder(url: str, study_name: str, lease_s: float = 1.0):
+    """A process holding ``study_name``'s claim lease at ``url`` (direct or through a proxy),
+    SIGSTOPped. Yields ``resume()``: continue it and say what its fence found, "kept" or
+    "lost"."""
+    holder = subprocess.Popen(
+        [sys.executable, "-c", _HOLD_AND_WAIT, url, study_name, str(lease_s)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        env=environment(),
+    )
+
+    def resume() -> str:
+        holder.send_signal(signal.SIGCONT)
+        holder.stdin.write("go\n")
+        holder.stdin.flush()
+        found = holder.stdout.readline().strip()
+        assert holder.wait(timeout=30) == 0
+        return found
+
+    try:
+        assert holder.stdout.readline() == "held\n"
+        holder.send_signal(signal.SIGSTOP)
+        yield resume
+    finally:
+        holder.kill()
+        holder.wait()
 
 
 # What no worker's log may contain when the storage copes.

@@ -15,6 +15,8 @@ from search import flags
 from search.errors import SearchError
 from search.options import argv, check, flag
 from search.storage import DEFAULT_URL
+from search.storage.liveness import GRACE_S, check_grace
+from search.storage.retry import RETRY_S
 
 DATA_DIR_HELP = (
     "folder with the Fashion-MNIST IDX files "
@@ -109,20 +111,20 @@ class RunOptions:
         ),
     )
     grace_s: float = field(
-        default=30.0,
+        default=GRACE_S,
         metadata=flag(
             "a RUNNING trial silent this long lost its worker: it is failed and retried from "
-            "its last checkpoint (default 30)",
+            f"its last checkpoint; longer than --storage-retry (default {GRACE_S:g})",
             name="heartbeat-grace",
             metavar="SEC",
             parse=flags.seconds,
         ),
     )
     storage_retry_s: float = field(
-        default=120.0,
+        default=RETRY_S,
         metadata=flag(
-            "how long a worker retries a lost storage connection before it stops with an "
-            "error (default 120)",
+            "how long a worker retries a lost storage connection, or waits for the claim "
+            f"lease, before it stops with an error (default {RETRY_S:g})",
             name="storage-retry",
             metavar="SEC",
             parse=flags.seconds,
@@ -153,6 +155,7 @@ class RunOptions:
 
     def __post_init__(self) -> None:
         check(self)
+        check_grace(self.grace_s, self.storage_retry_s)
         if not self.ray and (self.gpus_per_worker or self.cpus_per_worker != 1.0):
             raise SearchError(
                 "--gpus-per-worker and --cpus-per-worker size Ray's workers: add --ray ADDRESS, "

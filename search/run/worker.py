@@ -1,6 +1,8 @@
 """A worker's loop: claim a trial while the study is short (``search.storage.claim``), run
 it, record how it ended; and what a signal does to it. A trial stopped by a signal is marked
-FAIL and queued for a retry that resumes from its last checkpoint, as a dead worker's is."""
+FAIL and queued for a retry that resumes from its last checkpoint, as a dead worker's is. A
+trial the janitor reaped while its worker lived (a pause longer than the grace) is dropped at
+the worker's next write to it: its retry is queued already, so the worker claims the next."""
 
 from __future__ import annotations
 
@@ -10,12 +12,14 @@ import time
 from collections.abc import Callable
 
 import optuna
+from optuna.exceptions import UpdateFinishedTrialError
 from optuna.trial import TrialState
 
 from search.run.device_faults import DeviceFault
 from search.run.outcomes import Interrupted, TrialFailed
 from search.storage.claim import claim, tidy
-from search.storage.liveness import GRACE_S, Heartbeat, enqueue_retry
+from search.storage.liveness import GRACE_S, Heartbeat, beat_interval, enqueue_retry
+from search.storage.retry import RETRY_S
 
 MAX_FAILS_IN_A_ROW = 3  # then the problem is not the trial: stop and say so
 
@@ -72,7 +76,7 @@ def work(
     timeout: float | None = None,
     grace_s: float = GRACE_S,
     poll_s: float = 2.0,
-    retry_s: float = 120.0,
+    retry_s: float = RETRY_S,
     janitor: bool = True,
     on_trial: Callable[[optuna.trial.FrozenTrial], None] | None = None,
 ) -> list[optuna.trial.FrozenTrial]:
@@ -97,20 +101,18 @@ def work(
             time.sleep(poll_s)
             continue
         trial = got.trial
-        with Heartbeat(study._storage, trial._trial_id):
-            try:
-                frozen = study.tell(trial, _run_objective(objective, trial))
-            except optuna.TrialPruned:
-                frozen = study.tell(trial, state=TrialState.PRUNED)
-            except TrialFailed:
-                if STOP.reason:  # the signal cut library code mid-call: its error is ours
-                    _stopped(study, trial, STOP.reason)
-                frozen = study.tell(trial, state=TrialState.FAIL)
-            except Interrupted as e:
-                _stopped(study, trial, str(e))
-            except DeviceFault:
-                enqueue_retry(study, study.tell(trial, state=TrialState.FAIL))
-                raise  # this process's CUDA context is broken: its launcher replaces it
+        try:
+            with Heartbeat(study._storage, trial._trial_id, beat_interval(grace_s)):
+                frozen = _run_trial(study, objective, trial)
+        except (UpdateFinishedTrialError, ValueError):  # ValueError: "Cannot tell a FAIL trial"
+            if not _reaped(study, trial):
+                raise
+            print(
+                f"trial {trial.number} was reaped (no heartbeat seen for {grace_s:.0f}s): "
+                "dropped, its retry is queued; claiming the next",
+                flush=True,
+            )
+            continue
         ran.append(frozen)
         if on_trial:
             on_trial(frozen)
@@ -118,6 +120,27 @@ def work(
         if fails >= MAX_FAILS_IN_A_ROW:
             break
     return ran
+
+
+def _run_trial(study: optuna.Study, objective, trial: optuna.Trial) -> optuna.trial.FrozenTrial:
+    try:
+        return study.tell(trial, _run_objective(objective, trial))
+    except optuna.TrialPruned:
+        return study.tell(trial, state=TrialState.PRUNED)
+    except TrialFailed:
+        if STOP.reason:  # the signal cut library code mid-call: its error is ours
+            _stopped(study, trial, STOP.reason)
+        return study.tell(trial, state=TrialState.FAIL)
+    except Interrupted as e:
+        _stopped(study, trial, str(e))
+    except DeviceFault:
+        enqueue_retry(study, study.tell(trial, state=TrialState.FAIL))
+        raise  # this process's CUDA context is broken: its launcher replaces it
+
+
+def _reaped(study: optuna.Study, trial: optuna.Trial) -> bool:
+    """Whether the janitor finished this worker's trial: nobody else writes its state."""
+    return study._storage.get_trial(trial._trial_id).state == TrialState.FAIL
 
 
 def _stopped(study: optuna.Study, trial: optuna.Trial, reason: str) -> None:

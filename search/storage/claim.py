@@ -1,46 +1,58 @@
-"""Claiming a trial under the study's claim lock, so K workers on one study, on one machine or
+"""Claiming a trial under the study's claim lease, so K workers on one study, on one machine or
 many, stop at exactly ``target`` finished trials, and one janitor reaps trials whose worker
-died (``search.storage.liveness``). The lock is held for a slot reservation only: a few
+died (``search.storage.liveness``). The lease is held for a slot reservation only: a few
 cached reads and one insert, whatever the size of the study.
 
-The lock is a file lock beside a SQLite file, an advisory lock on PostgreSQL / MySQL, a lock
-key on Redis; through a ``grpc://`` storage proxy, the proxy takes the database's lock for the
-worker (``search.storage.proxy`` serves it; ``proxy_lock`` here is the worker's side)."""
+The lease (``search.storage.lease``) is a record in the storage with a deadline on the
+storage's clock and a fencing token, on every storage kind; through a ``grpc://`` storage
+proxy, the proxy takes the database's lease for the worker (``search.storage.proxy`` serves
+it; ``proxy_lock`` here is the worker's side). A holder that stops stalls the others for at
+most its lease; one that wakes after losing it hands its reservation back."""
 
 from __future__ import annotations
 
 import contextlib
-import fcntl
-import hashlib
+import queue
 import random
-import threading
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from pathlib import Path
+from typing import TypeVar
 
 import optuna
-import sqlalchemy
 from optuna.trial import TrialState
-from sqlalchemy.engine import make_url
 
 from search.errors import SearchError
+from search.storage.lease import (
+    HOLDER,
+    LEASE_S,
+    Busy,
+    Lease,
+    LeaseLost,
+    lease_key,
+    lease_store,
+)
 from search.storage.liveness import GRACE_S, reap_stale, stale
-from search.storage.open import DEFAULT_URL, engine_kwargs, grpc_address, safe_url, scheme
-from search.storage.retry import StorageLost, with_backoff
+from search.storage.open import DEFAULT_URL, grpc_address, safe_url, scheme
+from search.storage.retry import RETRY_S, StorageLost, transient
 from search.trials import REJECTIONS_IN_A_ROW, rejected_in_a_row, trained
 
-# The claim lock through a storage proxy (``search.storage.proxy`` serves it): the method and
-# its two answers.
+T = TypeVar("T")
+# The claim lease through a storage proxy (``search.storage.proxy`` serves it): the method, the
+# worker's messages after the first (which names the study and the lease's seconds), and the
+# proxy's answers; ``busy`` is followed by who holds it.
 LOCK_METHOD = "/fmnist_search.ClaimLock/Hold"
-BUSY, HELD = b"busy", b"held"
-# A dead client's stream is noticed within this long even when its machine vanished without
-# closing the connection (keepalive pings go unanswered).
+FENCE = b"fence"
+BUSY, HELD, LOST = b"busy", b"held", b"lost"
+# Both ends of a proxy's streams: a peer that vanished without closing its connection is
+# noticed within about 15 s (keepalive pings go unanswered), and pings are never refused.
 KEEPALIVE = [
     ("grpc.keepalive_time_ms", 10_000),
     ("grpc.keepalive_timeout_ms", 5_000),
     ("grpc.keepalive_permit_without_calls", 1),
     ("grpc.http2.max_pings_without_data", 0),
     ("grpc.http2.min_recv_ping_interval_without_data_ms", 5_000),
+    ("grpc.http2.max_ping_strikes", 0),
 ]
 
 
@@ -58,12 +70,17 @@ def claim(
     target: int,
     url: str | None,
     *,
-    retry_s: float = 120.0,
+    retry_s: float = RETRY_S,
+    lease_s: float = LEASE_S,
 ) -> Claim:
-    """Start a trial if the study is short of ``target``. Under the lock only the slot is
-    reserved (a RUNNING trial, which the next claim counts); the sampler runs outside it."""
-    with claim_lock(url, study.study_name, retry_s):
-        reserved = _reserve(study, target)
+    """Start a trial if the study is short of ``target``. Under the lease only the slot is
+    reserved (a RUNNING trial, which the next claim counts); the sampler runs outside it. A
+    claim whose lease another worker took meanwhile reserves nothing: wait and claim again."""
+    try:
+        with claim_lock(url, study.study_name, retry_s, lease_s=lease_s) as lease:
+            reserved = _reserve(study, target, lease)
+    except LeaseLost:
+        return Claim()
     if isinstance(reserved, Claim):
         return reserved
     try:
@@ -73,9 +90,11 @@ def claim(
         raise
 
 
-def _reserve(study: optuna.Study, target: int) -> Claim | int:
+def _reserve(study: optuna.Study, target: int, lease) -> Claim | int:
     """The id of a trial now RUNNING for this worker (an enqueued one first), or the Claim
-    that says why there is none."""
+    that says why there is none. The fence after the write is what keeps counts exact: a
+    holder that stalled past its lease while another counted and reserved puts its trial back
+    in the queue as WAITING (a slot handed back, nothing failed)."""
     trials = study.get_trials(deepcopy=False)
     finished = len(trained(trials))
     if finished >= target:
@@ -89,7 +108,14 @@ def _reserve(study: optuna.Study, target: int) -> Claim | int:
         )
     study._thread_local.cached_all_trials = None  # as study.ask(): read the storage afresh
     trial_id = study._pop_waiting_trial_id()
-    return study._storage.create_new_trial(study._study_id) if trial_id is None else trial_id
+    if trial_id is None:
+        trial_id = study._storage.create_new_trial(study._study_id)
+    try:
+        lease.fence()
+    except LeaseLost:
+        study._storage.set_trial_state_values(trial_id, TrialState.WAITING)
+        raise
+    return trial_id
 
 
 def fail_unstarted(study: optuna.Study, trial_id: int, e: BaseException) -> None:
@@ -100,131 +126,127 @@ def fail_unstarted(study: optuna.Study, trial_id: int, e: BaseException) -> None
     study._storage.set_trial_state_values(trial_id, TrialState.FAIL)
 
 
-def tidy(study: optuna.Study, url: str | None, *, grace_s: float = GRACE_S, retry_s=120.0):
+def tidy(
+    study: optuna.Study, url: str | None, *, grace_s: float = GRACE_S, retry_s: float = RETRY_S
+) -> list[int]:
     """The janitor's round (the launcher's, the Ray driver's or a lone worker's, never each
-    of K workers'): reap trials whose worker died, under the claim lock only when there is
+    of K workers'): reap trials whose worker died, under the claim lease only when there is
     one, so that two janitors never reap the same trial. Returns the reaped numbers."""
     if not stale(study, grace_s):
         return []
-    with claim_lock(url, study.study_name, retry_s):
-        return reap_stale(study, grace_s)
-
-
-@contextlib.contextmanager
-def claim_lock(url: str | None, study_name: str, retry_s: float = 120.0):
-    """Serialises "is the study short of trials? then start one" across every worker of a
-    study. Taking the lock rides out a lost connection for ``retry_s`` seconds, like every
-    other storage call."""
-    url = url or DEFAULT_URL
-    kind = scheme(url)
-    if kind == "grpc":
-        with proxy_lock(url, study_name, retry_s):
-            yield
-        return
-    key = f"fmnist-search:{hashlib.sha1(study_name.encode()).hexdigest()[:16]}"
-    if kind == "sqlite":
-        path = Path(f"{make_url(url).database}.{key.rsplit(':', 1)[1]}.lock")
-        with open(path, "w") as f:
-            fcntl.flock(f, fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(f, fcntl.LOCK_UN)
-        return
-    release = with_backoff(
-        lambda: _acquire(url, kind, key),
-        budget_s=retry_s,
-        lost=f"storage {safe_url(url)} unreachable for {retry_s:.0f}s while claiming a trial; "
-        "finished trials are kept there: rerun `run` once it is back",
-    )
     try:
-        yield
-    finally:
-        try:
-            release()
-        except Exception:
-            pass  # a dropped connection released its lock with it
+        with claim_lock(url, study.study_name, retry_s) as lease:
+            return reap_stale(study, grace_s, fence=lease.fence)
+    except LeaseLost:
+        return []  # another janitor holds it now; this round's reaps stand
 
 
 @contextlib.contextmanager
-def proxy_lock(url: str, study_name: str, retry_s: float = 120.0):
-    """The study's claim lock through the proxy at ``url``: poll ``Hold`` until it answers
-    ``held``, keep the stream open while the block runs."""
+def claim_lock(
+    url: str | None, study_name: str, retry_s: float = RETRY_S, *, lease_s: float = LEASE_S
+) -> Iterator[Lease]:
+    """The study's claim lease, held while the block runs (it serialises "is the study short
+    of trials? then start one" across every worker of a study). Waiting for it, and riding out
+    a lost connection meanwhile, lasts at most ``retry_s`` seconds; then one line says what
+    was waited for. Yields the lease: ``fence()`` it after a write that must count."""
+    url = url or DEFAULT_URL
+    if scheme(url) == "grpc":
+        with proxy_lock(url, study_name, retry_s, lease_s=lease_s) as lease:
+            yield lease
+        return
+    key = lease_key(study_name)
+
+    def take() -> int | Busy:  # the store is made in the wait too: making it connects
+        return lease_store(url).take(key, HOLDER, lease_s)
+
+    token = wait_for(take, study_name, safe_url(url), retry_s)
+    store = lease_store(url)
+    try:
+        yield Lease(store, key, token, lease_s, retry_s, safe_url(url))
+    finally:
+        with contextlib.suppress(Exception):  # unreleased, it expires at its deadline
+            store.release(key, token)
+
+
+def wait_for(take: Callable[[], T | Busy], study_name: str, label: str, wait_s: float) -> T:
+    """``take()`` until it returns something other than ``Busy``, for at most ``wait_s``
+    seconds, through lost connections; jitter keeps K waiting workers from polling in step."""
+    deadline, delay = time.monotonic() + wait_s, 0.02
+    while True:
+        try:
+            got = take()
+        except Exception as e:
+            if not transient(e):
+                raise
+            got = e
+        if not isinstance(got, Busy | Exception):
+            return got
+        if time.monotonic() + delay > deadline:
+            if isinstance(got, Busy):
+                raise StorageLost(
+                    f"waited {wait_s:g}s for the claim lease of study {study_name!r} on "
+                    f"{label}, {got}; many workers on one study, or a janitor reaping many "
+                    "trials: rerun, or raise --storage-retry"
+                )
+            raise StorageLost(
+                f"storage {label} unreachable for {wait_s:g}s while claiming a trial; "
+                f"finished trials are kept there: rerun `run` once it is back "
+                f"({type(got).__name__})"
+            )
+        time.sleep(delay * (0.5 + random.random()))
+        delay = min(delay * 2, 0.5 if isinstance(got, Busy) else 5.0)
+
+
+@contextlib.contextmanager
+def proxy_lock(
+    url: str, study_name: str, retry_s: float = RETRY_S, *, lease_s: float = LEASE_S
+) -> Iterator[ProxyLease]:
+    """The study's claim lease through the proxy at ``url``: a ``Hold`` stream that the proxy
+    answers ``held`` on, kept open while the block runs; each ``fence()`` renews the lease."""
     # grpcio is an optional extra (`fmnist-search[grpc]`): imported for a grpc:// storage only.
     import grpc
 
     host, port = grpc_address(url)
-    deadline, delay = time.monotonic() + retry_s, 0.02
     with grpc.insecure_channel(f"{host}:{port}", options=KEEPALIVE) as channel:
         hold = channel.stream_stream(LOCK_METHOD)
-        while True:
-            done = threading.Event()
-
-            def requests(done=done):
-                yield study_name.encode()
-                done.wait()
-
-            try:
-                replies = hold(requests())
-                answer = next(replies)
-            except grpc.RpcError as e:
-                done.set()
-                if e.code() != grpc.StatusCode.UNAVAILABLE or time.monotonic() > deadline:
-                    raise StorageLost(
-                        f"storage proxy {url} unreachable for {retry_s:.0f}s while claiming a "
-                        "trial; finished trials are kept: rerun `run` once it is back"
-                    ) from None
-                answer = BUSY
-            if answer == HELD:
-                break
-            done.set()
-            # Jitter keeps K waiting workers from polling in step.
-            time.sleep(delay * (0.5 + random.random()))
-            delay = min(delay * 2, 0.5)
+        lease = wait_for(
+            lambda: ProxyLease.open(hold, f"{study_name}\t{lease_s}"), study_name, url, retry_s
+        )
         try:
-            yield
+            yield lease
         finally:
-            done.set()
-            with contextlib.suppress(grpc.RpcError):
-                for _ in replies:
-                    pass
+            lease.close()
 
 
-_ENGINES: dict[str, object] = {}
+class ProxyLease:
+    """A worker's end of a ``Hold`` stream: its messages go out through a queue."""
 
+    def __init__(self, hold, first: str) -> None:
+        self._out: queue.SimpleQueue[bytes | None] = queue.SimpleQueue()
+        self._out.put(first.encode())
+        self._replies = hold(iter(self._out.get, None))
 
-def _acquire(url: str, kind: str, key: str):
-    """Take the study's lock; returns the function that releases it."""
-    if kind == "redis":
-        import redis  # an optional extra (`fmnist-search[redis]`)
-
-        lock = redis.Redis.from_url(url).lock(key, timeout=300, blocking_timeout=300)
-        if not lock.acquire():
-            raise StorageLost(f"no claim lock on {safe_url(url)} within 300s")
-        return lock.release
-    if url not in _ENGINES:
-        _ENGINES[url] = sqlalchemy.create_engine(url, **engine_kwargs(url))
-    conn = _ENGINES[url].connect()
-    try:
-        if kind == "postgresql":
-            lock_id = int.from_bytes(hashlib.sha1(key.encode()).digest()[:8], "big", signed=True)
-            conn.exec_driver_sql(f"SELECT pg_advisory_lock({lock_id})")
-            sql = f"SELECT pg_advisory_unlock({lock_id})"
-        elif kind == "mysql":
-            if conn.exec_driver_sql(f"SELECT GET_LOCK('{key}', 300)").scalar() != 1:
-                raise StorageLost(f"no claim lock on {safe_url(url)} within 300s")
-            sql = f"SELECT RELEASE_LOCK('{key}')"
-        else:
-            sql = None
-    except BaseException:
-        conn.close()
-        raise
-
-    def release() -> None:
+    @classmethod
+    def open(cls, hold, first: str) -> ProxyLease | Busy:
+        lease = cls(hold, first)
         try:
-            if sql:
-                conn.exec_driver_sql(sql)
-        finally:
-            conn.close()
+            answer = next(lease._replies)
+        except BaseException:
+            lease.close()
+            raise
+        if answer == HELD:
+            return lease
+        lease.close()
+        _, holder, left = answer.decode().split("\t")
+        return Busy(holder, float(left))
 
-    return release
+    def fence(self) -> None:
+        self._out.put(FENCE)
+        if next(self._replies) != HELD:
+            raise LeaseLost("the proxy's claim lease was taken by another holder")
+
+    def close(self) -> None:
+        self._out.put(None)
+        with contextlib.suppress(Exception):  # the stream may already have failed
+            for _ in self._replies:
+                pass

@@ -1,29 +1,61 @@
 """Which RUNNING trials still have a live worker, for every storage alike.
 
-A worker stamps its running trial every ``HEARTBEAT_S`` seconds. A trial whose stamp is older
-than the grace period lost its worker (SIGKILL, a lost machine): it is marked FAIL with that
-reason, and a retry is enqueued with the same parameters, pointing back at it so the retry can
-resume from its last checkpoint and keep its reported epochs. Optuna's own heartbeat covers
-RDB storages only; the Redis journal storage needs this as well.
+A worker stamps its running trial every few seconds. The janitor never compares that stamp
+with a clock: it remembers each stamp it reads and when, on its own monotonic clock, and a
+trial whose stamp it has seen unchanged for the grace period lost its worker (SIGKILL, a lost
+machine). So no two machines' clocks are ever compared (a worker's clock may be hours off),
+and the rule is the same on every storage, the gRPC proxy included, which has no clock to
+ask. The price: a janitor that has just started reaps nothing before one grace has passed.
+
+A reaped trial is marked FAIL with that reason, and a retry is enqueued with the same
+parameters, pointing back at it so the retry can resume from its last checkpoint and keep its
+reported epochs. Optuna's own heartbeat covers RDB storages only; the Redis journal storage
+needs this as well.
+
+The grace must outlast the storage retry: during an outage the worker's stamps stop too, and
+a worker that rides it out must not be reaped for it.
 """
 
 from __future__ import annotations
 
 import threading
 import time
+import weakref
+from collections.abc import Callable
 
 import optuna
+from optuna.exceptions import UpdateFinishedTrialError
 from optuna.trial import TrialState
+
+from search.errors import SearchError
+from search.storage.retry import RETRY_S
 
 HEARTBEAT_KEY = "fmnist:heartbeat"
 RETRY_OF = "retry_of"  # user attr: the trial number this one retries
 HEARTBEAT_S = 5.0
-GRACE_S = 30.0
+# Above the retry by one backoff step (10 s) after an outage, a beat, and room to spare.
+GRACE_S = RETRY_S + 30.0
 MAX_RETRIES = 3
 
 
+def check_grace(grace_s: float, retry_s: float) -> None:
+    """A grace within the storage retry would reap live trials after an outage they survive."""
+    if grace_s <= retry_s:
+        raise SearchError(
+            f"--heartbeat-grace {grace_s:g} must be longer than --storage-retry {retry_s:g}: "
+            "a worker riding out a storage outage stops stamping its trial meanwhile; raise "
+            "the grace or lower the retry"
+        )
+
+
+def beat_interval(grace_s: float) -> float:
+    """Three beats in every grace, at most one per ``HEARTBEAT_S``."""
+    return min(HEARTBEAT_S, grace_s / 3)
+
+
 class Heartbeat:
-    """Stamps ``trial_id`` from a daemon thread while the trial runs."""
+    """Stamps ``trial_id`` from a daemon thread while the trial runs. The stamp is the worker's
+    wall time, for people reading the study; the janitor only looks for it to change."""
 
     def __init__(
         self, storage: optuna.storages.BaseStorage, trial_id: int, interval_s: float = HEARTBEAT_S
@@ -59,28 +91,47 @@ def retry_chain(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> list[in
     return chain
 
 
+# Per study object: trial id -> (the stamp last read, time.monotonic() when it was first read).
+_SEEN: weakref.WeakKeyDictionary[optuna.Study, dict[int, tuple[object, float]]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
 def stale(study: optuna.Study, grace_s: float = GRACE_S) -> list[optuna.trial.FrozenTrial]:
-    """RUNNING trials without a heartbeat for ``grace_s`` seconds."""
-    now, out = time.time(), []
-    for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-        last = t.system_attrs.get(HEARTBEAT_KEY)
-        if last is None:
-            last = t.datetime_start.timestamp() if t.datetime_start else now
-        if now - last >= grace_s:
-            out.append(t)
-    return out
+    """RUNNING trials whose stamp this process has read unchanged for ``grace_s`` seconds."""
+    now, seen = time.monotonic(), _SEEN.setdefault(study, {})
+    running = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+    current = {}
+    for t in running:
+        stamp = t.system_attrs.get(HEARTBEAT_KEY)
+        last = seen.get(t._trial_id)
+        current[t._trial_id] = last if last is not None and last[0] == stamp else (stamp, now)
+    seen.clear()
+    seen.update(current)  # trials no longer running are forgotten
+    return [t for t in running if now - current[t._trial_id][1] >= grace_s]
 
 
-def reap_stale(study: optuna.Study, grace_s: float = GRACE_S) -> list[int]:
-    """Fail RUNNING trials without a recent heartbeat and enqueue their retries. Call it under
-    the study's claim lock so that two janitors never reap the same trial."""
+def reap_stale(
+    study: optuna.Study,
+    grace_s: float = GRACE_S,
+    *,
+    fence: Callable[[], None] | None = None,
+) -> list[int]:
+    """Fail RUNNING trials without a new heartbeat for ``grace_s`` and enqueue their retries.
+    Call it under the study's claim lease, ``fence`` being the lease's, so that two janitors
+    never reap the same trial; a trial that finished meanwhile is left as it is."""
     reaped = []
     for t in stale(study, grace_s):
-        last = t.system_attrs.get(HEARTBEAT_KEY) or t.datetime_start.timestamp()
-        study._storage.set_trial_user_attr(
-            t._trial_id, "fail_reason", f"worker lost: no heartbeat for {time.time() - last:.0f}s"
-        )
-        study._storage.set_trial_state_values(t._trial_id, TrialState.FAIL)
+        if fence:
+            fence()
+        silent = time.monotonic() - _SEEN[study][t._trial_id][1]
+        try:
+            study._storage.set_trial_user_attr(
+                t._trial_id, "fail_reason", f"worker lost: no heartbeat for {silent:.0f}s"
+            )
+            study._storage.set_trial_state_values(t._trial_id, TrialState.FAIL)
+        except UpdateFinishedTrialError:
+            continue  # its worker told its result a moment ago
         reaped.append(t.number)
         enqueue_retry(study, t)
     return reaped

@@ -12,6 +12,7 @@ import optuna
 import sqlalchemy.exc
 
 T = TypeVar("T")
+RETRY_S = 120.0  # how long a worker rides out a lost storage before it stops (--storage-retry)
 
 
 class StorageLost(RuntimeError):

@@ -78,6 +78,11 @@ ROWS: list[tuple[str, list[str], str]] = [
     ("run-timeout-nan", [*RUN, "--timeout", "nan"], "--timeout: 'nan' is not a finite number"),
     ("run-seed-negative", [*RUN, "--seed", "-1"], "--seed: '-1' is out of range"),
     (
+        "run-grace-within-retry",
+        [*RUN, "--heartbeat-grace", "60"],
+        "--heartbeat-grace 60 must be longer than --storage-retry 120",
+    ),
+    (
         "run-ranges-outside-space",
         ["run", "--study", "{tmp}/wide.toml", "--storage", "sqlite:///{tmp}/r.db"],
         "ranges.vgg.width = [16, 128]: 128 is outside the space's {{16, 24, 32, 64}}",

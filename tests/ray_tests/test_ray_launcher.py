@@ -53,6 +53,8 @@ def test_lost_node_trial_resumes_on_the_other(cluster, join, postgresql, study_n
         "6",
         "--heartbeat-grace",
         "8",
+        "--storage-retry",
+        "5",
     )
     proc = start_process(
         *args, "--ray", cluster.address, "--workers", "4", log=tmp_path / "run.log"

@@ -23,6 +23,8 @@ def test_killed_trial_resumes_from_checkpoint(tmp_path, study_name, ledger):
         "6",
         "--heartbeat-grace",
         "6",
+        "--storage-retry",
+        "5",
     )
     r = run_process(*args, env={"FMNIST_SEARCH_FAULTS": "kill@1:1"})
     assert r.code == 0, r.log

@@ -142,8 +142,9 @@ def test_storage_gone_for_good_stops_with_clear_error(private_pg, tmp_path, stud
     # A trial in flight when the server went stays RUNNING in it; a rerun reaps and retries it.
     asked = len(before) + 1
     rerun = run_args(
-        preset, url, study_name, tmp_path, "--n-trials", str(asked), "--heartbeat-grace", "2"
-    )
+        preset, url, study_name, tmp_path, "--n-trials", str(asked), "--heartbeat-grace", "2",
+        "--storage-retry", "1",
+    )  # fmt: skip
     r = run_process(*rerun, timeout=300)
     assert r.code == 0, r.log
     ledger.check(

@@ -1,6 +1,7 @@
 """The gRPC storage proxy in front of PostgreSQL: commands read through it, and its claim
-lock is the database's, so workers through the proxy and workers on the database directly
-exclude each other; a holder that dies releases it."""
+lease is the database's, so workers through the proxy and workers on the database directly
+exclude each other; a holder that dies releases it, one that stops loses it after its
+lease."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ import pytest
 
 from search.storage.claim import claim_lock, proxy_lock
 from tests.reliability_tests.proxy import running_proxy
-from tests.testing import ROOT, SERVERS, run_process, unreachable
+from tests.testing import ROOT, SERVERS, run_process, stopped_holder, unreachable
 
 pytestmark = pytest.mark.server("postgresql")
 PG = SERVERS["postgresql"]
@@ -65,6 +66,15 @@ def test_a_dead_holder_releases_the_lock(proxy, study_name):
     start = time.monotonic()
     with claim_lock(PG, study_name, retry_s=30):
         assert time.monotonic() - start < 10
+
+
+def test_a_stopped_holder_through_the_proxy_stalls_direct_workers_for_its_lease(proxy, study_name):
+    with stopped_holder(proxy, study_name, lease_s=1.0) as resume:
+        start = time.monotonic()
+        with claim_lock(PG, study_name, retry_s=30):
+            waited = time.monotonic() - start
+            assert resume() == "lost"  # the proxy renews by token: another holder took over
+    assert waited < 1.0 + 2.0, waited  # its lease, not the ~15 s keepalive needs
 
 
 def test_commands_read_through_the_proxy(proxy, study_name):

@@ -26,7 +26,14 @@ def test_gpus_are_packed_workers_per_gpu(monkeypatch):
 
 def test_worker_argv_joins_the_same_study():
     opts = RunOptions(
-        study="quick", n_trials=40, timeout=60.0, seed=3, grace_s=10.0, workers=4, gpus=(1,)
+        study="quick",
+        n_trials=40,
+        timeout=60.0,
+        seed=3,
+        grace_s=10.0,
+        storage_retry_s=5.0,
+        workers=4,
+        gpus=(1,),
     )
     argv = opts.worker_argv(
         index=2, device="cuda:1", study_name="quick-x", url="sqlite:////tmp/s.db"
@@ -42,6 +49,7 @@ def test_worker_argv_joins_the_same_study():
         "--timeout 60.0",
         "--seed 3",
         "--heartbeat-grace 10.0",
+        "--storage-retry 5.0",
     ):
         assert part in joined
     assert "--workers" not in argv and "--gpus" not in argv  # a worker is one process

@@ -111,10 +111,14 @@ def test_a_sampler_error_fails_the_reserved_trial_with_one_line(
 def test_tidy_reaps_a_dead_workers_trial_once(storage_url: str, study_name: str) -> None:
     study = optuna.create_study(study_name=study_name, storage=open_storage(storage_url))
     lost, live = study.ask({"x": optuna.distributions.FloatDistribution(0, 1)}), study.ask()
-    study._storage.set_trial_system_attr(lost._trial_id, HEARTBEAT_KEY, time.time() - 60)
-    study._storage.set_trial_system_attr(live._trial_id, HEARTBEAT_KEY, time.time())
-    assert tidy(study, storage_url, grace_s=30, retry_s=10) == [lost.number]
-    assert tidy(study, storage_url, grace_s=30, retry_s=10) == []
+    for trial in (lost, live):
+        study._storage.set_trial_system_attr(trial._trial_id, HEARTBEAT_KEY, 1.0)
+    assert tidy(study, storage_url, grace_s=0.3, retry_s=10) == []  # first sight
+    time.sleep(0.4)
+    study._storage.set_trial_system_attr(live._trial_id, HEARTBEAT_KEY, 2.0)  # live beats
+    assert tidy(study, storage_url, grace_s=0.3, retry_s=10) == [lost.number]
+    study._storage.set_trial_system_attr(live._trial_id, HEARTBEAT_KEY, 3.0)
+    assert tidy(study, storage_url, grace_s=0.3, retry_s=10) == []
     states = {t.number: t.state for t in study.get_trials()}
     assert states == {0: TrialState.FAIL, 1: TrialState.RUNNING, 2: TrialState.WAITING}
     assert study.get_trials()[2].user_attrs[RETRY_OF] == lost.number
