@@ -138,13 +138,13 @@ def tidy(
         with claim_lock(url, study.study_name, retry_s) as lease:
             return reap_stale(study, grace_s, fence=lease.fence)
     except LeaseLost:
-        return []  # another janitor holds it now; this round's reaps stand
+        return []  # another janitor holds it now; the reaps made before it took over stand
 
 
 @contextlib.contextmanager
 def claim_lock(
     url: str | None, study_name: str, retry_s: float = RETRY_S, *, lease_s: float = LEASE_S
-) -> Iterator[Lease]:
+) -> Iterator[Lease | ProxyLease]:
     """The study's claim lease, held while the block runs (it serialises "is the study short
     of trials? then start one" across every worker of a study). Waiting for it, and riding out
     a lost connection meanwhile, lasts at most ``retry_s`` seconds; then one line says what
