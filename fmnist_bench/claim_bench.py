@@ -1,4 +1,4 @@
-"""How long a claim holds the study's claim lock, on a study that already holds many finished
+"""How long a claim holds the study's claim lease, on a study that already holds many finished
 trials: the hold bounds how many workers one study can feed (about trial length / hold).
 
 One process claims ``--claims`` trials one after another (no contention: this is the hold
@@ -104,10 +104,10 @@ def main(argv: list[str] | None = None) -> None:
 
         @contextlib.contextmanager
         def timed_lock(*a, **k):
-            with real_lock(*a, **k):
+            with real_lock(*a, **k) as lease:
                 t0 = time.perf_counter()
                 try:
-                    yield
+                    yield lease
                 finally:
                     holds.append(time.perf_counter() - t0)
 

@@ -242,8 +242,12 @@ class ProxyLease:
 
     def fence(self) -> None:
         self._out.put(FENCE)
-        if next(self._replies) != HELD:
-            raise LeaseLost("the proxy's claim lease was taken by another holder")
+        try:
+            answer = next(self._replies)
+        except Exception:  # the stream broke: the proxy released the lease, or it expires
+            answer = LOST
+        if answer != HELD:
+            raise LeaseLost("the proxy's claim lease was taken by another holder, or dropped")
 
     def close(self) -> None:
         self._out.put(None)
