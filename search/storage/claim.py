@@ -237,7 +237,7 @@ class ProxyLease:
         if answer == HELD:
             return lease
         lease.close()
-        _, holder, left = answer.decode().split("\t")
+        holder, left = answer.decode().split("\t", 1)[1].rsplit("\t", 1)
         return Busy(holder, float(left))
 
     def fence(self) -> None:
