@@ -25,7 +25,7 @@ def cmd_storage_proxy(args: argparse.Namespace) -> int:
 def add(sub) -> None:
     p = sub.add_parser(
         "storage-proxy",
-        help="serve a PostgreSQL/MySQL storage, and its claim lock, to many workers as "
+        help="serve a PostgreSQL/MySQL storage, and its claim lease, to many workers as "
         "grpc://HOST:PORT",
     )
     p.add_argument("--storage", required=True, help="the database URL the proxy stands for")
