@@ -27,7 +27,7 @@ def _get(url: str):
         return json.loads(r.read())
 
 
-TRIALS = 24  # as the claim race on every storage but PostgreSQL (test_workers.py)
+TRIALS = 24  # six claims a worker, with the API polled every half second
 
 
 def test_dashboard_beside_four_writing_workers(tmp_path, study_name, ledger):
