@@ -17,8 +17,6 @@ import sys
 import traceback
 from pathlib import Path
 
-import optuna
-
 from search.cli import build_parser, main
 
 PARALLEL = 4
@@ -63,14 +61,6 @@ def _reap(running: dict[int, int], folder: Path) -> None:
     (folder / f"{running.pop(pid)}.code").write_text(str(os.waitstatus_to_exitcode(status)))
 
 
-def warm() -> None:
-    """Every command's imports, and what commands import only when they run (seconds each on
-    2 cores), paid here once instead of in every child that reaches them."""
-    build_parser()
-    optuna.storages.RDBStorage("sqlite:///:memory:")  # Alembic and Optuna's ORM: any study
-    import optuna_dashboard  # noqa: F401  # the dashboard's web server: `dashboard`
-
-
 if __name__ == "__main__":
-    warm()
+    build_parser()  # every command's imports, paid here once
     run_all(json.load(sys.stdin), Path(sys.argv[1]))
