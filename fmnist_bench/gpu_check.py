@@ -202,6 +202,7 @@ def epoch_seconds(device: str, budget: Budget, data_dir) -> dict[str, Any]:
         )
         rows[family] = {
             "seconds_per_60k": trainer.EPOCH_IMAGES / row["images_per_s"],
+            "images_per_epoch": row["images_per_epoch"],
             "images_per_s": row["images_per_s"],
             "epoch_seconds": row["epoch_seconds"],
             "precision": row["precision"],

@@ -45,6 +45,7 @@ def test_cpu_run_writes_every_part(
     for key in ("report", "ours_batch64", "ours_defaults"):
         assert speed[key]["images_per_s"] > 0
         assert len(speed[key]["epoch_seconds"]) == 2
+        assert speed[key]["images_per_epoch"] == 384  # the images asked for, not all 60k
     assert speed["report"]["precision"] == "32-true" and speed["report"]["batch_size"] == 64
     assert speed["ours_batch64"]["batch_size"] == 64
     assert speed["ours_defaults"]["batch_size"] == 128

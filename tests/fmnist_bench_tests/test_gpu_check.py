@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from fmnist_bench.gpu_check import CSV_FIELDS, CheckOptions, check
+from fmnist_bench.gpu_check import BUDGETS, CSV_FIELDS, CheckOptions, check
 
 
 @pytest.mark.slow  # six trials, two packed workers with a SIGKILL: minutes on a loaded CPU
@@ -20,6 +20,9 @@ def test_the_cpu_mode_runs_every_step(tmp_path: Path, data_dir: Path) -> None:
     assert not [k for k, v in report.items() if isinstance(v, dict) and "error" in v], report
     assert set(report["epoch_seconds"]) == {"vgg", "resnet", "mobilenet"}
     assert all(r["seconds_per_60k"] > 0 for r in report["epoch_seconds"].values())
+    # Timed on the budget's images, not on all 60k (a full-train config drops a subset).
+    tiny = BUDGETS["tiny"].pace_images
+    assert all(r["images_per_epoch"] == tiny for r in report["epoch_seconds"].values())
 
     single = report["single_worker"]
     assert single["exit_code"] == 0, single["log_tail"]

@@ -27,6 +27,9 @@ def _get(url: str):
         return json.loads(r.read())
 
 
+TRIALS = 24  # six claims a worker, with the API polled every half second
+
+
 def test_dashboard_beside_four_writing_workers(tmp_path, study_name, ledger):
     url = f"sqlite:///{tmp_path}/study.db"
     open_storage(url)  # the file the dashboard reads (it refuses one that is not there)
@@ -47,7 +50,7 @@ def test_dashboard_beside_four_writing_workers(tmp_path, study_name, ledger):
         except OSError:
             time.sleep(0.5)
     preset = smallest(tmp_path)
-    args = run_args(preset, url, study_name, tmp_path, "--workers", "4", "--n-trials", "40")
+    args = run_args(preset, url, study_name, tmp_path, "--workers", "4", "--n-trials", str(TRIALS))
     runner = start_process(*args, log=tmp_path / "run.log")
     answers = 0
     try:
@@ -73,8 +76,8 @@ def test_dashboard_beside_four_writing_workers(tmp_path, study_name, ledger):
     row = ledger.check(
         load(url, study_name).trials,
         backend="sqlite",
-        asked=40,
+        asked=TRIALS,
         faults="optuna-dashboard polling its API",
         workers=4,
     )
-    assert row["finished"] == 40
+    assert row["finished"] == TRIALS

@@ -12,7 +12,8 @@ from search.auto.plan import stored_plan
 from search.study import lockbox
 from tests.testing import AUTO_IN_TESTS, FINAL_IMAGES_IN_TESTS, load, write_preset
 
-BUDGET_S = 45.0
+BUDGET_S = 30.0
+NAME = f"tinyauto-auto-{BUDGET_S:g}s"  # the study auto names after the preset and budget
 
 
 class CtrlC:
@@ -42,11 +43,11 @@ def test_auto_resumes_its_plan_within_budget_and_opens_the_test_set_once(cli, tm
     with pytest.raises(KeyboardInterrupt):
         auto(opts, log=ctrl_c)
     first_wall = time.monotonic() - begin
-    study = load(url, "tinyauto-auto-45s")
+    study = load(url, NAME)
     stopped = stored_plan(study)
     assert stopped.phase == "final" and stopped.split is not None
     assert {"start", "search", "confirm"} <= stopped.spent_s.keys()
-    progress = [line for line in ctrl_c.lines if "of the 45s budget" in line]
+    progress = [line for line in ctrl_c.lines if f"of the {BUDGET_S:g}s budget" in line]
     assert progress and all("s of the budget left" in line for line in progress)
     trials = len(study.trials)
     assert lockbox.openings(study) == []
@@ -55,7 +56,7 @@ def test_auto_resumes_its_plan_within_budget_and_opens_the_test_set_once(cli, tm
     result = cli("auto", *flags)
     wall = first_wall + time.monotonic() - begin
     assert result.code == 0, result.log
-    study = load(url, "tinyauto-auto-45s")
+    study = load(url, NAME)
     plan = stored_plan(study)
     assert plan.phase == "done" and plan.final_epochs >= 1
     assert len(study.trials) == trials  # the resume did not search again
@@ -74,4 +75,4 @@ def test_auto_resumes_its_plan_within_budget_and_opens_the_test_set_once(cli, tm
 
     again = cli("auto", *flags)  # a finished plan is read back, never run again
     assert again.code == 0 and "already finished its plan" in again.out
-    assert len(lockbox.openings(load(url, "tinyauto-auto-45s"))) == 1
+    assert len(lockbox.openings(load(url, NAME))) == 1
