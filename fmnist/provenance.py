@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import os
 import platform
 import subprocess
 from importlib import metadata
@@ -22,9 +23,15 @@ def package_versions() -> dict[str, str]:
     return out
 
 
+COMMIT_ENV = "FMNIST_SOURCE_COMMIT"  # the commit of code shipped without its .git (Ray nodes)
+
+
 @functools.cache
 def git_commit() -> str:
-    """The source tree's commit, with '+dirty' when it has uncommitted changes."""
+    """The source tree's commit, with '+dirty' when it has uncommitted changes; ``$COMMIT_ENV``
+    where the code was shipped from a checkout that is not here."""
+    if shipped := os.environ.get(COMMIT_ENV):
+        return shipped
     root = Path(__file__).resolve().parent.parent
     try:
         sha = subprocess.run(

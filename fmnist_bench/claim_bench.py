@@ -30,7 +30,7 @@ import search.storage.claim as claim_module
 from fmnist.config import replace, to_dict
 from fmnist.provenance import git_commit, package_versions
 from search.run.objective import trial_sample
-from search.storage import open_storage, safe_url
+from search.storage import RETRY_S, open_storage, safe_url
 from search.study import resolve
 
 PRESET = "quick"
@@ -93,7 +93,7 @@ def main(argv: list[str] | None = None) -> None:
     optuna.logging.set_verbosity(optuna.logging.ERROR)
     study_def = resolve(PRESET)
     name = f"claim-bench-{uuid.uuid4().hex[:8]}"
-    storage = open_storage(args.storage, retry_s=120.0)  # what a worker opens
+    storage = open_storage(args.storage, retry_s=RETRY_S)  # what a worker opens
     stored = optuna.create_study(storage=storage, study_name=name, sampler=study_def.sampler(0))
     try:
         start = time.perf_counter()

@@ -42,8 +42,9 @@ from search.results.confirm import confirm
 from search.results.export import export
 from search.results.model_card import retrain
 from search.run.options import RunOptions
-from search.run.runner import open_study, run, storage_url
-from search.study import ResolvedStudy, resolve
+from search.run.plan import RunPlan, make_plan, storage_url
+from search.run.runner import open_study, run
+from search.study import resolve
 from search.trials import finished_count, ranked
 
 CARD_RESERVE_S = 5.0  # scoring and the card after the final training: at least this, and
@@ -104,8 +105,9 @@ def auto(opts: AutoOptions, *, started_s_ago: float = 0.0, log=print) -> dict[st
         data_dir=opts.data_dir,
         device=opts.device,
     )
-    url = storage_url(study, run_opts)
-    stored = open_study(study, run_opts)
+    url = storage_url(run_opts, study)
+    run_plan = make_plan(run_opts, study)
+    stored, _ = open_study(run_plan, url)
     plan = stored_plan(stored)
     if plan is None:
         images = search_images(study)
@@ -137,7 +139,7 @@ def auto(opts: AutoOptions, *, started_s_ago: float = 0.0, log=print) -> dict[st
     session.spend("start")
     try:
         if session.plan.phase == "search":
-            search_phase(session, study, run_opts, opts.split)
+            search_phase(session, run_plan, url, opts.split)
         if session.plan.phase == "confirm":
             confirm_phase(session, opts, out)
         if session.plan.phase == "final":
@@ -156,13 +158,11 @@ def auto(opts: AutoOptions, *, started_s_ago: float = 0.0, log=print) -> dict[st
     return result
 
 
-def search_phase(
-    session: Session, study: ResolvedStudy, run_opts: RunOptions, fixed: Split | None
-) -> None:
+def search_phase(session: Session, run_plan: RunPlan, url: str, fixed: Split | None) -> None:
     if session.plan.split is None and fixed is not None:
         session.update(split=fixed)
     if session.plan.split is None:
-        search_until(session, FIRST_SEARCH_SHARE, study, run_opts)
+        search_until(session, FIRST_SEARCH_SHARE, run_plan, url)
         short, long = short_long_pairs(session.study)
         rho = spearman(short, long)
         split = split_for(rho)
@@ -173,17 +173,17 @@ def search_phase(
             f"{len(short)} trials: {measured}; {split.why} (search {split.search:.0%}, "
             f"confirm {split.confirm:.0%}, final training at least {split.final:.0%})"
         )
-    search_until(session, session.plan.share_end("search"), study, run_opts)
+    search_until(session, session.plan.share_end("search"), run_plan, url)
     for _ in range(MIN_COMPLETE_TRIES):  # the share bought no complete trial: buy one
         if ranked(session.study):
             break
         goal = finished_count(session.study) + 1
         session.log("auto: the search share finished no trial; one more trial, over its share")
-        run(study, dataclasses.replace(run_opts, n_trials=goal))
+        run(run_plan.but(n_trials=goal).with_timeout(run_plan.timeout_s), url)
     session.advance("confirm")
 
 
-def search_until(session: Session, fraction: float, study: ResolvedStudy, opts: RunOptions):
+def search_until(session: Session, fraction: float, run_plan: RunPlan, url: str) -> None:
     """Search until ``fraction`` of the budget is spent: the runner's timeout, less one epoch,
     since a running trial stops at its next epoch end."""
     trials = session.study.get_trials(deepcopy=False)
@@ -193,7 +193,7 @@ def search_until(session: Session, fraction: float, study: ResolvedStudy, opts: 
     if timeout < MIN_SEARCH_S:
         return
     session.announce("search", fraction, end)
-    run(study, dataclasses.replace(opts, timeout=timeout))
+    run(run_plan.with_timeout(timeout), url)
 
 
 def confirm_phase(session: Session, opts: AutoOptions, out: Path) -> None:

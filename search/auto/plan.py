@@ -1,5 +1,6 @@
-"""The plan of one ``auto`` budget, stored on the study (user attribute ``auto_plan``) so that
-a resume reads it back instead of deciding again.
+"""The plan of one ``auto`` budget, stored on the study (user attribute ``auto_plan``, beside
+the ``run_plan`` of its search, by the same ``search.run.plan.write_attr``) so that a resume
+reads it back instead of deciding again.
 
 How the budget is split follows from one measurement: how well short runs rank configs as
 longer ones do. After the first ``FIRST_SEARCH_SHARE`` of the budget the search's complete
@@ -22,6 +23,7 @@ from typing import Any
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
+from search.run.plan import read_attr, write_attr
 from search.trials import epoch_accuracies
 
 PLAN = "auto_plan"  # study user attribute
@@ -141,13 +143,11 @@ class Plan:
 
 
 def stored_plan(study: optuna.Study) -> Plan | None:
-    data = study.user_attrs.get(PLAN)
-    return Plan.from_dict(data) if data else None
+    return read_attr(study, PLAN, Plan)
 
 
 def store(study: optuna.Study, plan: Plan) -> Plan:
-    study.set_user_attr(PLAN, plan.to_dict())
-    return plan
+    return write_attr(study, PLAN, plan)
 
 
 def new_plan(*, budget_s: float, study: str, epochs: int, images: int, probe_s: float) -> Plan:

@@ -1,5 +1,6 @@
-"""Running a search: its options (``options``), one process's run (``runner``), K local
-worker processes (``launcher``) or N on a Ray cluster (``ray_launcher``), a worker's loop
+"""Running a search: its options (``options``), the plan made of them and stored on the study
+(``plan``), how a worker joins it (``join``), one process's run (``runner``), K local worker
+processes (``launcher``) or N on a Ray cluster (``ray_launcher``), a worker's loop
 (``worker``), one trial (``objective``), the timed estimate printed before the first trial
 (``estimate``) and the failpoints the reliability tests inject (``faults``)."""
 
@@ -10,7 +11,6 @@ from typing import TYPE_CHECKING
 
 import optuna
 
-from search.folders import out_folder
 from search.run.options import RunOptions
 
 if TYPE_CHECKING:
@@ -20,19 +20,33 @@ if TYPE_CHECKING:
 def start(opts: RunOptions, study: ResolvedStudy | None = None) -> optuna.Study:
     """Run the search ``opts`` asks for, here or in worker processes; the stored study."""
     # Deferred: these import torch, which a worker's claim path (``search.run.worker``) must not.
-    from search.run.launcher import launch
+    from search.run.launcher import devices, launch
+    from search.run.plan import make_plan, storage_url
+    from search.run.ray_launcher import connect
     from search.run.ray_launcher import launch as launch_on_ray
-    from search.run.runner import run
+    from search.run.runner import open_study, run
     from search.study import resolve
 
-    out_folder(opts.out_dir)
-    if opts.worker_index is None:
-        for note in opts.ignored():
-            print(f"note: {note}", file=sys.stderr)
+    for note in opts.ignored():
+        print(f"note: {note}", file=sys.stderr)
     study = study or resolve(opts.study)
-    if opts.ray and opts.worker_index is None:
-        return launch_on_ray(study, opts)
-    return launch(study, opts) if opts.launches_workers else run(study, opts)
+    plan, url = make_plan(opts, study), storage_url(opts, study)
+    # Checked before the study is touched: a wrong address or --gpus leaves nothing behind.
+    if plan.placement.ray:
+        connect(plan.placement.ray, plan.study_name)
+    elif plan.placement.launches_workers:
+        devs = devices(plan.placement)
+    stored, changes = open_study(plan, url)
+    if changes:
+        print(
+            f"note: study {stored.study_name!r} resumes with a new plan: {'; '.join(changes)}",
+            file=sys.stderr,
+        )
+    if plan.placement.ray:
+        return launch_on_ray(plan, url, stored)
+    if plan.placement.launches_workers:
+        return launch(plan, url, stored, devs)
+    return run(plan, url, stored, trial_callbacks=opts.trial_callbacks)
 
 
 __all__ = ["RunOptions", "start"]

@@ -15,12 +15,11 @@ import optuna
 from search.errors import SearchError
 from search.results.console import StudyProgress
 from search.run.device_faults import EXIT_CODE as DEVICE_FAULT_EXIT
-from search.run.options import RunOptions
+from search.run.join import command
 from search.run.orphans import LAUNCHER_ENV
-from search.run.runner import deadline_of, open_study, storage_url, target
+from search.run.plan import Placement, RunPlan
 from search.storage import StorageLost, open_storage
 from search.storage.claim import tidy
-from search.study import ResolvedStudy
 from search.trials import finished_count
 
 POLL_S = 5.0  # how often the launcher reads the study's progress and reaps dead workers' trials
@@ -28,24 +27,24 @@ CHECK_S = 1.0  # how often it looks for a worker to replace
 MAX_REPLACEMENTS = 2  # per worker slot: a GPU that keeps failing is not retried for ever
 
 
-def devices(opts: RunOptions, visible: str | None = None) -> list[str]:
+def devices(placement: Placement, visible: str | None = None) -> list[str]:
     """One device per worker. ``--gpus`` indices count the GPUs this process sees: with
     ``CUDA_VISIBLE_DEVICES`` set (``visible``; default: this process's), index i is its i-th
     entry, as torch numbers them, and the workers inherit the variable, so ``--gpus 0`` under
     ``CUDA_VISIBLE_DEVICES=2,3`` is physical GPU 2."""
-    if not opts.gpus:
-        return [opts.device] * opts.workers
+    if not placement.gpus:
+        return [placement.device] * placement.workers
     if visible is None:
         visible = os.environ.get("CUDA_VISIBLE_DEVICES")
     if visible is not None:
         seen = [v.strip() for v in visible.split(",") if v.strip()]
-        if bad := [g for g in opts.gpus if g >= len(seen)]:
+        if bad := [g for g in placement.gpus if g >= len(seen)]:
             shown = f"GPUs 0 to {len(seen) - 1} (physical {','.join(seen)})" if seen else "no GPU"
             raise SearchError(
                 f"--gpus {','.join(map(str, bad))}: CUDA_VISIBLE_DEVICES={visible!r} leaves "
                 f"{shown}; --gpus counts the visible GPUs from 0, so use those indices"
             )
-    return [f"cuda:{g}" for g in opts.gpus for _ in range(opts.workers_per_gpu)]
+    return [f"cuda:{g}" for g in placement.gpus for _ in range(placement.workers_per_gpu)]
 
 
 def physical(device: str, visible: str | None) -> str:
@@ -63,10 +62,9 @@ def threads_per_worker(workers: int, cores: int | None = None) -> int:
     return max(1, (cores or os.cpu_count() or 1) // max(1, workers))
 
 
-def launch(study: ResolvedStudy, opts: RunOptions) -> optuna.Study:
-    devs = devices(opts)  # a bad --gpus fails before the study is touched
-    url = storage_url(study, opts)
-    stored = open_study(study, opts)  # created once, baselines enqueued once
+def launch(plan: RunPlan, url: str, stored: optuna.Study, devs: list[str]) -> optuna.Study:
+    """One worker process per entry of ``devs`` (``devices``) on the study ``run`` opened,
+    each joining it by URL and name; this process reaps their dead trials and shows progress."""
     threads = threads_per_worker(len(devs))
     visible = os.environ.get("CUDA_VISIBLE_DEVICES")
     shown = ", ".join(physical(d, visible) for d in sorted(set(devs)))
@@ -75,7 +73,7 @@ def launch(study: ResolvedStudy, opts: RunOptions) -> optuna.Study:
 
     def start_worker(i: int) -> subprocess.Popen:
         return subprocess.Popen(
-            opts.worker_argv(index=i, device=devs[i], study_name=stored.study_name, url=url),
+            command(url, stored.study_name, i, devs[i]),
             env=env,
             start_new_session=True,  # a terminal's Ctrl-C reaches us once
         )
@@ -89,7 +87,7 @@ def launch(study: ResolvedStudy, opts: RunOptions) -> optuna.Study:
                 p.send_signal(signum)
 
     old = {s: signal.signal(s, forward) for s in (signal.SIGINT, signal.SIGTERM)}
-    progress = StudyProgress(stored, target(study, opts), deadline_of(study, opts))
+    progress = StudyProgress(stored, plan.n_trials, plan.monotonic_deadline())
     try:
         last = time.monotonic()
         while any(p.returncode is None for p in procs):
@@ -106,7 +104,7 @@ def launch(study: ResolvedStudy, opts: RunOptions) -> optuna.Study:
             if time.monotonic() - last >= POLL_S:
                 # The study's one janitor: its workers never reap, so none holds the lock for it.
                 with contextlib.suppress(StorageLost):  # the workers report an outage themselves
-                    tidy(stored, url, grace_s=opts.grace_s, retry_s=opts.storage_retry_s)
+                    tidy(stored, url, grace_s=plan.grace_s, retry_s=plan.storage_retry_s)
                 progress.update()
                 last = time.monotonic()
         codes = [p.wait() for p in procs]
@@ -115,7 +113,7 @@ def launch(study: ResolvedStudy, opts: RunOptions) -> optuna.Study:
         for s, h in old.items():
             signal.signal(s, h)
     stored = optuna.load_study(study_name=stored.study_name, storage=open_storage(url))
-    check_exits(codes, stored, target(study, opts))
+    check_exits(codes, stored, plan.n_trials)
     return stored
 
 

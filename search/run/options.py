@@ -1,11 +1,11 @@
 """How a search runs, in one typed place: ``RunOptions`` owns every run option's default and
-help; ``search.options`` builds ``run``'s command-line flags from its fields, reads them back,
-and writes the argv of a worker process, so no default is written twice."""
+help; ``search.options`` builds ``run``'s command-line flags from its fields and reads them
+back, so no default is written twice. ``run`` turns them into one ``RunPlan``
+(``search.run.plan``), stored on the study, which every worker reads back."""
 
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -148,9 +148,6 @@ class RunOptions:
     )
     data_dir: str | None = field(default=None, metadata=flag(DATA_DIR_HELP))
     device: str = field(default="auto", metadata=flag(DEVICE_HELP))
-    worker_index: int | None = field(
-        default=None, metadata=flag(argparse.SUPPRESS, parse=flags.whole(0))
-    )  # set in a worker process that a launcher started
     trial_callbacks: Callable[[int], Any] | None = None  # in-process runs only
 
     def __post_init__(self) -> None:
@@ -160,6 +157,11 @@ class RunOptions:
             raise SearchError(
                 "--gpus-per-worker and --cpus-per-worker size Ray's workers: add --ray ADDRESS, "
                 "or use --gpus and --workers-per-gpu on this machine"
+            )
+        if self.ray and not self.gpus_per_worker and self.device.startswith("cuda"):
+            raise SearchError(
+                f"--device {self.device} with --ray: Ray gives a worker a GPU only through "
+                "--gpus-per-worker; add --gpus-per-worker 1 (a fraction packs workers on a GPU)"
             )
 
     def ignored(self) -> list[str]:
@@ -194,29 +196,6 @@ class RunOptions:
                 "--workers sets the number of workers"
             )
         return notes
-
-    @property
-    def launches_workers(self) -> bool:
-        """Whether this command starts worker processes rather than being one."""
-        return self.worker_index is None and (self.workers > 1 or bool(self.gpus))
-
-    def worker_argv(self, *, index: int, device: str, study_name: str, url: str) -> list[str]:
-        """``fmnist-search run`` as worker ``index`` of this run: one process on ``device``
-        against the storage at ``url``; every option it does not change is passed on."""
-        worker = dataclasses.replace(
-            self,
-            worker_index=index,
-            device=device,
-            study_name=study_name,
-            storage=url,
-            workers=1,
-            gpus=(),
-            workers_per_gpu=1,
-            ray=None,
-            gpus_per_worker=0.0,
-            cpus_per_worker=1.0,
-        )
-        return worker.command()
 
     def command(self) -> list[str]:
         """``fmnist-search run`` with these options, as a child process of this Python."""

@@ -4,22 +4,26 @@ Ray only places and restarts workers; the study, its pruning, the claim lock, he
 checkpoint retries stay in Optuna's storage, as with ``--workers K`` on one machine (Ray
 Tune's schedulers would replace Optuna's pruners, so this uses Ray Core actors, not Tune).
 
-Each worker is an actor that runs the same worker process ``--workers K`` starts
-(``fmnist-search run ... --worker-index i``) as its child and waits for it. A child process,
+Each worker is a named actor (``<study>/w<i>`` in namespace ``fmnist-search``) that runs the
+same worker process ``--workers K`` starts (``fmnist-search worker``, which reads the plan
+``run`` stored on the study) as its child and waits for it. The package's code reaches every
+node through Ray's ``runtime_env`` (``py_modules``): a node needs Python with the
+dependencies, not a checkout. A child process,
 not the worker loop inside the actor: the loop's signal handling (a signal marks the running
 trial FAIL) needs a process's main thread, which a threaded actor's methods do not run on;
 and a child makes a Ray worker behave exactly as a local one, tested by the same suite.
-A node lost with its workers: Ray restarts each actor on a surviving node (up to
-``MAX_RESTARTS`` times) and the new child joins the study; the lost trial is failed after the
+A node lost with its workers, or a worker process that exits as infrastructure fails (a
+device fault, a kill by the kernel): Ray restarts the actor (up to ``MAX_RESTARTS`` times) and
+retries its task, and the new child joins the study; the lost trial is failed after the
 heartbeat grace and retried from its last checkpoint when ``--out`` is on storage every node
-sees.
+sees. The device follows ``--gpus-per-worker``: at 0 a worker sees no GPU and trains on the
+CPU, so no actor uses a GPU Ray has not given it.
 """
 
 from __future__ import annotations
 
 import contextlib
 import ctypes
-import dataclasses
 import os
 import signal
 import socket
@@ -30,20 +34,28 @@ from pathlib import Path
 import optuna
 from optuna.trial import TrialState
 
+import fmnist
+import search
+import spaces
+import studies
+from fmnist.provenance import COMMIT_ENV, git_commit
 from search.errors import SearchError
+from search.run.device_faults import EXIT_CODE as DEVICE_FAULT_EXIT
+from search.run.join import command
 from search.run.launcher import check_exits
 from search.run.objective import NODE_ENV
-from search.run.options import RunOptions
-from search.run.runner import open_study, storage_url, target
-from search.storage import StorageLost, safe_url, scheme
+from search.run.plan import RunPlan
 from search.storage.claim import tidy
-from search.study import ResolvedStudy
+from search.storage.retry import StorageLost
 from search.trials import finished_count
 
 MAX_RESTARTS = 3
 STOP_WAIT_S = 60.0  # a stopped worker marks its trial FAIL and exits within this
 NEEDS_RAY = "--ray needs Ray: pip install 'fmnist-search[ray]'"
-SERVER_STORAGES = ("postgresql", "mysql", "redis", "grpc")
+NAMESPACE = "fmnist-search"  # the Ray namespace of every worker actor
+CODE = (search, fmnist, spaces, studies)  # the packages a worker imports, shipped to the nodes
+# A child's exits that are the machine's, not the search's: Ray restarts the actor for them.
+INFRASTRUCTURE_EXITS = (DEVICE_FAULT_EXIT, -signal.SIGKILL)
 
 
 def _child_signals() -> None:
@@ -63,8 +75,11 @@ class Worker:
 
     def __init__(self) -> None:
         self.proc: subprocess.Popen | None = None
+        self.stopping = False
 
-    def run(self, argv: list[str], env: dict[str, str]) -> int:
+    def run(self, argv: list[str], env: dict[str, str], hide_gpus: bool = False) -> int:
+        """The worker process ``argv`` run to its end; its exit code. ``hide_gpus``: the
+        actor holds no GPU, so its process sees none."""
         import ray  # an optional extra (`fmnist-search[ray]`), heavy to import
 
         node = os.environ.get(NODE_ENV) or (
@@ -72,31 +87,45 @@ class Worker:
         )
         # The node's own settings win; the driver's FMNIST_* fill in what the node lacks.
         child_env = env | dict(os.environ) | {NODE_ENV: node}
+        if hide_gpus:
+            child_env["CUDA_VISIBLE_DEVICES"] = ""
         self.proc = subprocess.Popen(
             [sys.executable, *argv[1:]], env=child_env, preexec_fn=_child_signals
         )
-        return self.proc.wait()
+        code = self.proc.wait()
+        if code in INFRASTRUCTURE_EXITS and not self.stopping:
+            # Dying is how an actor asks Ray for a fresh process: Ray restarts it and retries
+            # this task; a normal return would end the worker for good.
+            os._exit(code if code > 0 else 1)
+        return code
 
     def stop(self, signum: int) -> None:
+        self.stopping = True
         if self.proc is not None and self.proc.poll() is None:
             self.proc.send_signal(signum)
 
 
-def _absolute(opts: RunOptions) -> RunOptions:
-    """Paths resolved on the driver: a worker's current folder is Ray's, not the user's."""
-    changes = {
-        field: str(Path(value).resolve())
-        for field in ("out_dir", "data_dir", "artifacts")
-        if (value := getattr(opts, field))
-    }
-    if Path(opts.study).is_file():
-        changes["study"] = str(Path(opts.study).resolve())
-    return dataclasses.replace(opts, **changes)
+def runtime_env() -> dict:
+    """What Ray ships to every worker's node: this package's code, so a node needs no
+    checkout (the plan comes from the storage)."""
+    return {"py_modules": [str(Path(m.__file__).parent) for m in CODE]}
 
 
-def _connect(address: str) -> None:
-    import ray  # an optional extra (`fmnist-search[ray]`), heavy to import
+def actor_name(study_name: str, index: int | str) -> str:
+    """A worker actor's name in ``NAMESPACE``: the study's, then ``/w`` and its index."""
+    return f"{study_name}/w{index}"
 
+
+def connect(address: str, study_name: str) -> None:
+    """Join the Ray cluster at ``address``, or one line saying why not; refused too when
+    workers of ``study_name`` are on it already (another ``run`` of the same study)."""
+    # Every worker's trial lines, not Ray's "[repeated 14x across cluster]" summaries; read
+    # when Ray is imported.
+    os.environ.setdefault("RAY_DEDUP_LOGS", "0")
+    try:
+        import ray  # an optional extra (`fmnist-search[ray]`), heavy to import
+    except ModuleNotFoundError:
+        raise SearchError(NEEDS_RAY) from None
     hint = (
         "start one with `ray start --head` or give its address (auto, HOST:PORT, ray://HOST:10001)"
     )
@@ -111,63 +140,74 @@ def _connect(address: str) -> None:
                 f"({type(e).__name__}); {hint}"
             ) from None
     try:
-        ray.init(address=address, log_to_driver=True, logging_level="WARNING")
+        ray.init(
+            address=address,
+            namespace=NAMESPACE,
+            # Job-wide: Ray uploads local code only there. Under `ray job submit` it merges
+            # with the job's own (a `--working-dir` for the driver).
+            runtime_env=runtime_env(),
+            log_to_driver=True,
+            logging_level="WARNING",
+        )
     except (ConnectionError, RuntimeError, ValueError) as e:
         reason = str(e).strip().splitlines()[0][:200] if str(e).strip() else type(e).__name__
         raise SearchError(f"cannot join the Ray cluster at {address}: {reason}; {hint}") from None
-
-
-def launch(study: ResolvedStudy, opts: RunOptions) -> optuna.Study:
-    url = storage_url(study, opts)
-    if scheme(url) not in SERVER_STORAGES:
+    if taken := sorted(
+        name for name in ray.util.list_named_actors() if name.startswith(actor_name(study_name, ""))
+    ):
+        ray.shutdown()
         raise SearchError(
-            f"--ray places workers on several machines, which cannot share the storage "
-            f"{safe_url(url)}: give a server storage (postgresql://, mysql://, redis://, "
-            "grpc://)"
+            f"study {study_name!r} has workers on the Ray cluster at {address} already (actors "
+            f"{', '.join(taken)} in namespace {NAMESPACE!r}): another run of it is going; let it "
+            "finish or stop it first"
         )
-    # Every worker's trial lines, not Ray's "[repeated 14x across cluster]" summaries; read
-    # when Ray is imported.
-    os.environ.setdefault("RAY_DEDUP_LOGS", "0")
-    try:
-        import ray  # an optional extra (`fmnist-search[ray]`), heavy to import
-    except ModuleNotFoundError:
-        raise SearchError(NEEDS_RAY) from None
-    opts = _absolute(opts)
-    _connect(opts.ray)  # before the study is created: a wrong address leaves nothing behind
-    stored = open_study(study, opts)  # created once, baselines enqueued once
-    device = "cuda" if opts.gpus_per_worker else opts.device
+
+
+def launch(plan: RunPlan, url: str, stored: optuna.Study) -> optuna.Study:
+    """The plan's workers as Ray actors on the cluster ``connect`` joined, each joining the
+    study ``run`` opened by URL and name; this process reaps their dead trials."""
+    import ray  # an optional extra (`fmnist-search[ray]`), heavy to import
+
+    placement = plan.placement
     env = {k: v for k, v in os.environ.items() if k.startswith("FMNIST_") and k != NODE_ENV}
-    env["FMNIST_SEARCH_THREADS"] = str(max(1, round(opts.cpus_per_worker)))
+    env["FMNIST_SEARCH_THREADS"] = str(max(1, round(placement.cpus_per_worker)))
+    env[COMMIT_ENV] = git_commit()  # the shipped code has no .git to read it from
     print(
-        f"study {stored.study_name!r}: {opts.workers} workers on the Ray cluster at {opts.ray} "
-        f"({opts.cpus_per_worker:g} CPU, {opts.gpus_per_worker:g} GPU each)"
+        f"study {stored.study_name!r}: {placement.workers} workers on the Ray cluster at "
+        f"{placement.ray} ({placement.cpus_per_worker:g} CPU, {placement.gpus_per_worker:g} GPU "
+        f"each, device {placement.ray_device})"
     )
     print(
         f"note: a trial lost with its node resumes from its checkpoint only if --out "
-        f"{opts.out_dir} is a folder every node sees; elsewhere it restarts from epoch 0",
+        f"{plan.out_dir} is a folder every node sees; elsewhere it restarts from epoch 0",
         file=sys.stderr,
     )
     actor = ray.remote(
-        num_cpus=opts.cpus_per_worker,
-        num_gpus=opts.gpus_per_worker,
+        num_cpus=placement.cpus_per_worker,
+        num_gpus=placement.gpus_per_worker,
         max_restarts=MAX_RESTARTS,
         max_task_retries=MAX_RESTARTS,
         max_concurrency=2,
         scheduling_strategy="SPREAD",
     )(Worker)
-    workers = [actor.remote() for _ in range(opts.workers)]
+    workers = [
+        actor.options(name=actor_name(stored.study_name, i)).remote()
+        for i in range(placement.workers)
+    ]
     runs = [
         w.run.remote(
-            opts.worker_argv(index=i, device=device, study_name=stored.study_name, url=url), env
+            command(url, stored.study_name, i, placement.ray_device),
+            env,
+            hide_gpus=not placement.gpus_per_worker,
         )
         for i, w in enumerate(workers)
     ]
-    goal = target(study, opts)
+    goal = plan.n_trials
 
     def complete() -> bool:
         # The study's one janitor: its workers never reap, so none holds the lock for it.
         with contextlib.suppress(StorageLost):  # the workers report an outage themselves
-            tidy(stored, url, grace_s=opts.grace_s, retry_s=opts.storage_retry_s)
+            tidy(stored, url, grace_s=plan.grace_s, retry_s=plan.storage_retry_s)
         running = stored.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
         return finished_count(stored) >= goal and not running
 

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import logging
 import os
-import time
 import warnings
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import optuna
 import torch
@@ -21,27 +22,18 @@ from fmnist.data import load_train
 from fmnist.split import make_split
 from fmnist.train import resolve_device
 from search.errors import SearchError
-from search.results.artifacts import artifacts_dir
 from search.results.console import StudyProgress
 from search.run import estimate
 from search.run.objective import Objective
-from search.run.options import RunOptions
 from search.run.orphans import exit_with_launcher
 from search.run.outcomes import Interrupted
+from search.run.plan import RunPlan, store, stored_plan
 from search.run.worker import MAX_FAILS_IN_A_ROW, signals_interrupt, work
-from search.storage import DEFAULT_URL, StorageLost, open_storage, safe_url
+from search.storage import StorageLost, open_storage, safe_url
 from search.study import ResolvedStudy, objectives
 from search.trials import finished_count
 
 MISSING = "(not stored)"
-
-
-def storage_url(study: ResolvedStudy, opts: RunOptions) -> str:
-    return opts.storage or study.preset.storage or DEFAULT_URL
-
-
-def target(study: ResolvedStudy, opts: RunOptions) -> int:
-    return opts.n_trials or study.preset.n_trials
 
 
 def split_fingerprint(study: ResolvedStudy, data_dir) -> str:
@@ -49,28 +41,30 @@ def split_fingerprint(study: ResolvedStudy, data_dir) -> str:
     return make_split(labels, study.preset.val_size, study.preset.split_seed).fingerprint
 
 
-def open_study(study: ResolvedStudy, opts: RunOptions) -> optuna.Study:
-    """Create the stored study (its attributes and baselines once) or resume it, refusing a
-    resume whose preset would train trials differently from those already there."""
-    url = storage_url(study, opts)
-    storage = open_storage(url, retry_s=opts.storage_retry_s)
-    name = opts.study_name or study.name
-    seed = study.preset.sampler.seed if opts.seed is None else opts.seed
-    seed += opts.worker_index or 0  # workers seeded alike would propose the same first points
-    attrs = study.attrs(split_fingerprint(study, opts.data_dir))
-    existing = name in {s.study_name for s in optuna.get_all_study_summaries(storage)}
+def open_study(plan: RunPlan, url: str) -> tuple[optuna.Study, list[str]]:
+    """Create the stored study (its plan, attributes and baselines once) or resume it,
+    refusing a resume whose preset would train trials differently from those already there.
+    Either way ``plan`` is stored for the workers to read. Returns the study and what the
+    plan changes from the one stored before (``RunPlan.changes``)."""
+    study = plan.study
+    storage = open_storage(url, retry_s=plan.storage_retry_s)
+    attrs = study.attrs(split_fingerprint(study, plan.data_dir))
+    existing = plan.study_name in {s.study_name for s in optuna.get_all_study_summaries(storage)}
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     stored = optuna.create_study(
         storage=storage,
-        study_name=name,
+        study_name=plan.study_name,
         directions=objectives.directions(study.objectives),
         load_if_exists=True,
-        sampler=study.sampler(seed),
+        sampler=study.sampler(plan.seed),
         pruner=study.pruning.optuna,
     )
     if existing:
         _check_resume(stored, attrs, safe_url(url))
-        return stored
+        before = stored_plan(stored)
+        store(stored, plan)
+        return stored, plan.changes(before) if before else []
+    store(stored, plan)
     for key, value in attrs.items():
         stored.set_user_attr(key, value)
     stored.set_user_attr("preset", study.name)
@@ -81,29 +75,20 @@ def open_study(study: ResolvedStudy, opts: RunOptions) -> optuna.Study:
     # recipe), not a random draw, so that a baseline is one definite config.
     for params in study.baselines:
         stored.enqueue_trial(params, skip_if_exists=True)
-    return stored
+    return stored, []
 
 
 def _check_resume(stored: optuna.Study, attrs: dict[str, object], label: str) -> None:
-    for key, want in attrs.items():
-        have = stored.user_attrs.get(key, MISSING)
-        if have != want:
-            raise SearchError(
-                f"study {stored.study_name!r} in {label} was made with {key}={have!r}, this "
-                f"preset gives {key}={want!r}; resume with the original settings or pick a new "
-                "--study-name"
-            )
-
-
-def timeout_of(study: ResolvedStudy, opts: RunOptions) -> float | None:
-    """The search's seconds: ``--timeout``, else the preset's; None for no limit."""
-    return opts.timeout if opts.timeout is not None else (study.preset.timeout or None)
-
-
-def deadline_of(study: ResolvedStudy, opts: RunOptions) -> float | None:
-    """The ``time.monotonic()`` at which a search started now reaches its timeout."""
-    timeout = timeout_of(study, opts)
-    return None if timeout is None else time.monotonic() + timeout
+    """Every key that differs, with both values, in one line."""
+    differ = [(k, stored.user_attrs.get(k, MISSING), v) for k, v in attrs.items()]
+    differ = [(k, have, want) for k, have, want in differ if have != want]
+    if differ:
+        made = ", ".join(f"{k}={have!r}" for k, have, _ in differ)
+        gives = ", ".join(f"{k}={want!r}" for k, _, want in differ)
+        raise SearchError(
+            f"study {stored.study_name!r} in {label} was made with {made}; this preset gives "
+            f"{gives}; resume with the original settings or pick a new --study-name"
+        )
 
 
 def after_trial(frozen, stored: optuna.Study, objective: Objective, progress) -> None:
@@ -112,39 +97,48 @@ def after_trial(frozen, stored: optuna.Study, objective: Objective, progress) ->
         progress.update(frozen)
 
 
-def run(study: ResolvedStudy, opts: RunOptions) -> optuna.Study:
-    """This process's share of the search: the whole of it, or one worker's."""
-    timeout, deadline = timeout_of(study, opts), deadline_of(study, opts)
+def run(
+    plan: RunPlan,
+    url: str,
+    stored: optuna.Study | None = None,
+    *,
+    index: int | None = None,
+    device: str | None = None,
+    trial_callbacks: Callable[[int], Any] | None = None,
+) -> optuna.Study:
+    """This process's share of the search ``plan`` describes: the whole of it, or worker
+    ``index``'s on ``device`` (default: the plan's) in the study it joined (``stored``)."""
+    study, timeout, deadline = plan.study, plan.seconds_left(), plan.monotonic_deadline()
     exit_with_launcher()
-    device = resolve_device(opts.device)
+    device = resolve_device(device or plan.placement.device)
     if threads := os.environ.get("FMNIST_SEARCH_THREADS"):
         torch.set_num_threads(int(threads))  # K workers share the cores, not oversubscribe
     optuna.logging.set_verbosity(optuna.logging.ERROR)  # our console lines say it once
     logging.getLogger("optuna").setLevel(logging.ERROR)
-    stored = open_study(study, opts)
-    url, goal = storage_url(study, opts), target(study, opts)
-    prefix = "" if opts.worker_index is None else f"[w{opts.worker_index}] "
+    if stored is None:
+        stored, _ = open_study(plan, url)
+    goal = plan.n_trials
+    prefix = "" if index is None else f"[w{index}] "
     missing = goal - finished_count(stored)
     if missing <= 0:
-        if opts.worker_index is None:
+        if index is None:
             print(
                 f"study {stored.study_name!r} already has {goal} finished trials; "
                 "raise --n-trials to run more"
             )
         return stored
     progress = None
-    if opts.worker_index is None:
+    if index is None:
         print(
             f"study {stored.study_name!r}: {missing} of {goal} trials to run "
             f"(space {study.space.name}, {study.preset.epochs} epochs, pruner "
             f"{study.preset.pruner.name}, device {device})",
             flush=True,
         )
-        seed = study.preset.sampler.seed if opts.seed is None else opts.seed
         kept = None
         try:
             found = estimate.measure(
-                study, device=device, data_dir=opts.data_dir, trials=missing, seed=seed,
+                study, device=device, data_dir=plan.data_dir, trials=missing, seed=plan.seed,
                 timeout=timeout,
             )  # fmt: skip
         except Exception as e:  # the trial that trains this config fails and says why
@@ -155,18 +149,18 @@ def run(study: ResolvedStudy, opts: RunOptions) -> optuna.Study:
         progress = StudyProgress(stored, goal, deadline, epochs_per_trial=kept)
     objective = Objective(
         study,
-        data_dir=opts.data_dir,
+        data_dir=plan.data_dir,
         device=device,
-        out_dir=Path(opts.out_dir),
+        out_dir=Path(plan.out_dir),
         study_name=stored.study_name,
         split_fingerprint=stored.user_attrs["split_fingerprint"],
         prefix=prefix,
-        artifacts=artifacts_dir(opts.artifacts, url, opts.out_dir),
+        artifacts=Path(plan.artifacts),
         storage=url,
-        trial_callbacks=opts.trial_callbacks,
+        trial_callbacks=trial_callbacks,
         deadline=deadline,
         on_epoch=progress.epoch if progress else None,
-        keep_checkpoints=opts.keep_checkpoints,
+        keep_checkpoints=plan.keep_checkpoints,
     )
     with signals_interrupt():
         try:
@@ -176,9 +170,9 @@ def run(study: ResolvedStudy, opts: RunOptions) -> optuna.Study:
                 target=goal,
                 url=url,
                 timeout=timeout,
-                grace_s=opts.grace_s,
-                retry_s=opts.storage_retry_s,
-                janitor=opts.worker_index is None,  # a launched worker's launcher reaps
+                grace_s=plan.grace_s,
+                retry_s=plan.storage_retry_s,
+                janitor=index is None,  # a launched worker's launcher reaps
                 on_trial=lambda frozen: after_trial(frozen, stored, objective, progress),
             )
         except Interrupted as e:

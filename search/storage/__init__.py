@@ -4,6 +4,14 @@ riding out a lost connection (``retry``), the claim lease that keeps trial count
 (``liveness``)."""
 
 from search.storage.open import DEFAULT_URL, load_study, open_storage, safe_url, scheme
-from search.storage.retry import StorageLost
+from search.storage.retry import RETRY_S, StorageLost
 
-__all__ = ["DEFAULT_URL", "StorageLost", "load_study", "open_storage", "safe_url", "scheme"]
+__all__ = [
+    "DEFAULT_URL",
+    "RETRY_S",
+    "StorageLost",
+    "load_study",
+    "open_storage",
+    "safe_url",
+    "scheme",
+]

@@ -2,6 +2,6 @@
 and the questions asked of its trials (``queries``)."""
 
 from search.study.preset import StudyPreset, names
-from search.study.resolve import ResolvedStudy, resolve
+from search.study.resolve import ResolvedStudy, resolve, resolve_text
 
-__all__ = ["ResolvedStudy", "StudyPreset", "names", "resolve"]
+__all__ = ["ResolvedStudy", "StudyPreset", "names", "resolve", "resolve_text"]

@@ -77,14 +77,23 @@ def preset_path(name_or_path: str) -> Path:
 def read(path: Path) -> StudyPreset:
     """The preset in ``path``, its keys and types checked; raises ``tomllib.TOMLDecodeError``,
     ``ConfigError`` or ``ValueError``."""
+    return parse(text_of(path), path.stem)
+
+
+def text_of(path: Path) -> str:
+    """A preset file's text: what a run stores on its study, so no worker reads the file."""
     try:
-        text = path.read_text(encoding="utf-8")
+        return path.read_text(encoding="utf-8")
     except UnicodeDecodeError:
         raise ConfigError("is not UTF-8 text; a preset is a TOML file") from None
+
+
+def parse(text: str, name: str) -> StudyPreset:
+    """The preset ``name`` whose TOML is ``text``; raises as ``read`` does."""
     data = tomllib.loads(text)
     if "name" in data:
         raise ConfigError("unknown key 'name'; a preset is named by its file")
-    preset = dataclasses.replace(from_dict(StudyPreset, data), name=path.stem)
+    preset = dataclasses.replace(from_dict(StudyPreset, data), name=name)
     if bool(preset.space) == bool(preset.spaces):
         raise ConfigError("give either space = NAME or spaces = [NAME, NAME, ...]")
     if preset.spaces:

@@ -4,6 +4,8 @@ bind a stored study to them. Nothing downstream re-derives any of it."""
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import json
 import tomllib
 from dataclasses import dataclass
@@ -19,7 +21,7 @@ from search import pruners
 from search.errors import SearchError
 from search.study import objectives
 from search.study.constraints import Constraints, measure
-from search.study.preset import StudyPreset, preset_path, read
+from search.study.preset import StudyPreset, parse, preset_path, text_of
 from search.study.samplers import make_sampler
 from spaces.dims import Dim, from_override
 from spaces.training import GATES
@@ -43,6 +45,7 @@ class ResolvedStudy:
     dims: dict[str, Dim]  # the space's dimensions with the preset's [ranges] applied
     base: RunConfig  # what every trial starts from
     pruning: pruners.Pruning
+    toml: str = ""  # the preset's text, which a run stores so that no worker reads the file
 
     @property
     def name(self) -> str:
@@ -120,13 +123,26 @@ def resolve(name_or_path: str) -> ResolvedStudy:
     """Read, check and resolve a preset by name or path; every error is one ``SearchError``
     naming the file and the key."""
     path = preset_path(name_or_path)
+    with _errors(path):
+        return resolve_text(text_of(path), path.stem, where=str(path))
+
+
+def resolve_text(text: str, name: str, *, where: str = "") -> ResolvedStudy:
+    """The preset ``name`` from its TOML ``text`` (as a run stores it on its study), checked
+    and resolved as ``resolve`` does; errors name ``where`` (default: the preset's name)."""
+    with _errors(where or f"preset {name!r}"):
+        return dataclasses.replace(_resolve(parse(text, name)), toml=text)
+
+
+@contextlib.contextmanager
+def _errors(where: str):
     try:
-        return _resolve(read(path))
+        yield
     except tomllib.TOMLDecodeError as e:
-        raise SearchError(f"{path} is not valid TOML: {e}") from None
+        raise SearchError(f"{where} is not valid TOML: {e}") from None
     except (ConfigError, ValueError, KeyError) as e:
         msg = e.args[0] if e.args else str(e)
-        raise SearchError(f"{path}: {msg}") from None
+        raise SearchError(f"{where}: {msg}") from None
 
 
 def _resolve(preset: StudyPreset) -> ResolvedStudy:

@@ -1,5 +1,6 @@
 """`run --ray` on a real two-node Ray cluster against PostgreSQL: placement on both nodes, a
-node lost mid-trial, and a run through the gRPC storage proxy."""
+node lost mid-trial, a run through the gRPC storage proxy, and a second run of a study whose
+named worker actors are on the cluster already."""
 
 from __future__ import annotations
 
@@ -95,6 +96,12 @@ def test_ctrl_c_then_resume_through_the_grpc_proxy_on_both_nodes(
     args += ["--ray", cluster.address, "--workers", "4"]
     proc = start_process(*args, env={FAULTS: "stall@4"}, log=tmp_path / "first.log")
     wait_for(lambda trials: 4 in running(trials), proxy, study_name, tmp_path / "first.log")
+    # The workers are named actors: the same study started again meanwhile is refused before
+    # it touches the study, so the plan the running workers read stays theirs.
+    plan = load(postgresql, study_name).user_attrs["run_plan"]
+    again = run_process(*args, "--n-trials", "13", timeout=120)
+    assert again.code == 2 and f"actors {study_name}/w0, {study_name}/w1" in again.error
+    assert load(postgresql, study_name).user_attrs["run_plan"] == plan
     proc.send_signal(signal.SIGINT)
     assert proc.wait(timeout=120) == 2
     assert "rerun the same command" in (tmp_path / "first.log").read_text()

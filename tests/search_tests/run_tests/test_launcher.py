@@ -10,54 +10,36 @@ import torch
 
 from search.errors import SearchError
 from search.run.device_faults import is_device_fault
+from search.run.join import command
 from search.run.launcher import devices, physical, threads_per_worker
 from search.run.options import RunOptions
+from search.run.plan import Placement
+
+
+def placement(**opts) -> Placement:
+    return Placement.of(RunOptions(study="quick", **opts))
 
 
 def test_workers_share_the_given_device():
-    assert devices(RunOptions(study="quick", workers=3, device="cpu")) == ["cpu"] * 3
+    assert devices(placement(workers=3, device="cpu")) == ["cpu"] * 3
 
 
 def test_gpus_are_packed_workers_per_gpu(monkeypatch):
     monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
-    opts = RunOptions(study="quick", gpus=(0, 2), workers_per_gpu=3)
-    assert devices(opts) == ["cuda:0"] * 3 + ["cuda:2"] * 3
+    assert devices(placement(gpus=(0, 2), workers_per_gpu=3)) == ["cuda:0"] * 3 + ["cuda:2"] * 3
 
 
-def test_worker_argv_joins_the_same_study():
-    opts = RunOptions(
-        study="quick",
-        n_trials=40,
-        timeout=60.0,
-        seed=3,
-        grace_s=10.0,
-        storage_retry_s=5.0,
-        workers=4,
-        gpus=(1,),
-    )
-    argv = opts.worker_argv(
-        index=2, device="cuda:1", study_name="quick-x", url="sqlite:////tmp/s.db"
-    )
-    joined = " ".join(argv)
-    for part in (
-        "run --study quick",
-        "--storage sqlite:////tmp/s.db",
-        "--study-name quick-x",
-        "--device cuda:1",
-        "--worker-index 2",
-        "--n-trials 40",
-        "--timeout 60.0",
-        "--seed 3",
-        "--heartbeat-grace 10.0",
-        "--storage-retry 5.0",
-    ):
-        assert part in joined
-    assert "--workers" not in argv and "--gpus" not in argv  # a worker is one process
+def test_a_worker_is_told_only_where_the_study_is_and_where_it_runs():
+    argv = command("sqlite:////tmp/s.db", "quick-x", 2, "cuda:1")
+    assert argv[1:] == [
+        "-m", "search.cli", "worker", "--storage", "sqlite:////tmp/s.db",
+        "--study-name", "quick-x", "--worker-index", "2", "--device", "cuda:1",
+    ]  # fmt: skip
 
 
 def test_gpus_count_the_visible_devices():
-    opts = RunOptions(study="quick", gpus=(0, 1), workers_per_gpu=2)
-    assert devices(opts, visible="3,5") == ["cuda:0"] * 2 + ["cuda:1"] * 2
+    spread = devices(placement(gpus=(0, 1), workers_per_gpu=2), visible="3,5")
+    assert spread == ["cuda:0"] * 2 + ["cuda:1"] * 2
     assert physical("cuda:1", "3,5") == "cuda:1 (physical 5)"
     assert physical("cuda:1", None) == "cuda:1"
 
@@ -69,7 +51,7 @@ def test_gpus_count_the_visible_devices():
 )  # fmt: skip
 def test_gpus_beyond_the_visible_devices_are_one_line(visible, words):
     with pytest.raises(SearchError, match=re.escape(words)):
-        devices(RunOptions(study="quick", gpus=(0, 1)), visible=visible)
+        devices(placement(gpus=(0, 1)), visible=visible)
 
 
 def test_every_worker_shares_the_cores_gpu_workers_too():
@@ -115,3 +97,21 @@ def test_device_faults_are_told_from_trial_errors(error, fault):
     wrapped = RuntimeError("in training step")
     wrapped.__cause__ = error
     assert is_device_fault(wrapped) is fault
+
+
+def test_a_ray_worker_without_gpus_sees_none(monkeypatch):
+    pytest.importorskip("ray", reason="Ray is not installed: pip install 'fmnist-search[ray]'")
+    from search.run.ray_launcher import Worker
+
+    monkeypatch.setenv("FMNIST_SEARCH_NODE", "here")  # else the actor asks Ray for its node
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "0")
+    sees = "import os, sys; sys.exit(len(os.environ['CUDA_VISIBLE_DEVICES']))"
+    assert Worker().run(["python", "-c", sees], {}, hide_gpus=True) == 0
+    assert Worker().run(["python", "-c", sees], {}, hide_gpus=False) == 1
+    assert placement(ray="auto").ray_device == "cpu"
+    assert placement(ray="auto", gpus_per_worker=0.25).ray_device == "cuda"
+
+
+def test_a_ray_worker_on_a_gpu_ray_did_not_give_is_refused():
+    with pytest.raises(SearchError, match="--device cuda:0 with --ray: .* --gpus-per-worker 1"):
+        RunOptions(study="quick", ray="auto", device="cuda:0")

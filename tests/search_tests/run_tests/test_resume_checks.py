@@ -11,6 +11,7 @@ import pytest
 
 from search.errors import SearchError
 from search.run.options import RunOptions
+from search.run.plan import make_plan
 from search.run.runner import open_study
 from search.study import resolve
 
@@ -28,8 +29,9 @@ CHANGES = [
 
 
 def _open(path: Path, tmp_path: Path, data_dir: Path) -> optuna.Study:
-    opts = RunOptions(study=str(path), storage=f"sqlite:///{tmp_path}/s.db", data_dir=data_dir)
-    return open_study(resolve(str(path)), opts)
+    url = f"sqlite:///{tmp_path}/s.db"
+    opts = RunOptions(study=str(path), storage=url, data_dir=data_dir, out_dir=str(tmp_path))
+    return open_study(make_plan(opts, resolve(str(path))), url)[0]
 
 
 @pytest.mark.parametrize(
@@ -55,3 +57,15 @@ def test_an_old_study_without_an_attribute_is_reported(
     stored._storage.set_study_user_attr(stored._study_id, "ranges", None)  # as if never stored
     with pytest.raises(SearchError, match="ranges=None"):
         _open(path, tmp_path, data_dir)
+
+
+def test_resume_names_every_differing_key_in_one_line(
+    tiny_preset: Callable[..., Path], tmp_path: Path, data_dir: Path
+) -> None:
+    path = tiny_preset(tmp_path / "two.toml")
+    _open(path, tmp_path, data_dir)
+    tiny_preset(path, epochs=3, subset=400)
+    with pytest.raises(SearchError) as e:
+        _open(path, tmp_path, data_dir)
+    (line,) = str(e.value).splitlines()
+    assert "was made with epochs=2, subset=500; this preset gives epochs=3, subset=400" in line
