@@ -107,13 +107,26 @@ def check(opts: CheckOptions) -> dict[str, Any]:
     """Run every step, printing as it goes; the figures, also written to ``opts.out``."""
 
     device = resolve_device(opts.device)
-    budget = BUDGETS[opts.budget]
-    if device == "cpu":
-        # A code-path check, not a speed figure: one thread per process, as part f found
-        # fastest on a shared CPU, keeps it from spin-waiting on busy cores (CI machines).
+    if device != "cpu":
+        return _check(opts, device)
+    # A code-path check, not a speed figure: one thread per process, as part f found fastest
+    # on a shared CPU, keeps it from spin-waiting on busy cores (CI machines). Restored
+    # after, so a caller in the same process (the test suite) trains as before.
+    threads, env = torch.get_num_threads(), os.environ.get("FMNIST_SEARCH_THREADS")
+    torch.set_num_threads(1)
+    os.environ["FMNIST_SEARCH_THREADS"] = "1"  # the single worker's process too
+    try:
+        return _check(opts, device)
+    finally:
+        torch.set_num_threads(threads)
+        if env is None:
+            os.environ.pop("FMNIST_SEARCH_THREADS", None)
+        else:
+            os.environ["FMNIST_SEARCH_THREADS"] = env
 
-        torch.set_num_threads(1)
-        os.environ["FMNIST_SEARCH_THREADS"] = "1"  # the single worker's process too
+
+def _check(opts: CheckOptions, device: str) -> dict[str, Any]:
+    budget = BUDGETS[opts.budget]
     out = opts.out
     out.mkdir(parents=True, exist_ok=True)
     report: dict[str, Any] = {

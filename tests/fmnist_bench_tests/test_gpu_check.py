@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 from pathlib import Path
 
 import pytest
+import torch
 
 from fmnist_bench.gpu_check import BUDGETS, CSV_FIELDS, CheckOptions, check
 
@@ -14,7 +16,10 @@ from fmnist_bench.gpu_check import BUDGETS, CSV_FIELDS, CheckOptions, check
 @pytest.mark.slow  # six trials, two packed workers with a SIGKILL: minutes on a loaded CPU
 def test_the_cpu_mode_runs_every_step(tmp_path: Path, data_dir: Path) -> None:
     out = tmp_path / "check"
+    threads, env = torch.get_num_threads(), os.environ.get("FMNIST_SEARCH_THREADS")
     report = check(CheckOptions(out, device="cpu", budget="tiny", data_dir=str(data_dir)))
+    # Its one thread per process was this check's only: the suite after it trains as before.
+    assert (torch.get_num_threads(), os.environ.get("FMNIST_SEARCH_THREADS")) == (threads, env)
     written = json.loads((out / "gpu-check.json").read_text())
     assert written["seconds"] == report["seconds"]
     assert not [k for k, v in report.items() if isinstance(v, dict) and "error" in v], report
