@@ -223,6 +223,7 @@ class BaselinesOptions:
 
 SCALE_STORAGES = ("postgresql", "postgresql-proxy", "redis", "sqlite-proxy")
 SCALE_DRILLS = ("kill", "stop", "restart-db", "restart-proxy")
+PRIVATE = "private"  # ``--postgresql``: a server of the simulator's own
 
 
 @dataclass(frozen=True)
@@ -288,8 +289,13 @@ class ScaleOptions:
         metadata=flag(f"seconds between a trial's heartbeats (default {HEARTBEAT_S:g})"),
     )
     postgresql: str = field(
-        default="postgresql+psycopg://postgres@127.0.0.1:5432/test",
-        metadata=flag("the PostgreSQL database (default the local test database)"),
+        default=PRIVATE,
+        metadata=flag(
+            f"the PostgreSQL database: {PRIVATE!r} starts a server of its own in a temporary "
+            "folder, allowing 400 connections (64 direct workers hold about 5 each, more than "
+            "a default server's 100; a shared server's other users are left alone), or a URL "
+            f"(default {PRIVATE})"
+        ),
     )
     redis: str = field(
         default="redis://127.0.0.1:6379/0", metadata=flag("the Redis server (default local)")

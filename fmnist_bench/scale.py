@@ -35,7 +35,7 @@ from optuna.trial import TrialState
 from fmnist.provenance import git_commit, package_versions
 from fmnist_bench.bench import show
 from fmnist_bench.claim_bench import PRESET, finished_trials, percentile
-from fmnist_bench.options import ScaleOptions
+from fmnist_bench.options import PRIVATE, ScaleOptions
 from fmnist_bench.scale_worker import WORKER_ATTR, WorkerPlan
 from fmnist_bench.servers import PrivatePostgres, Proxy
 from search.storage import open_storage
@@ -56,6 +56,16 @@ KILL_SHARE = 0.10
 JANITOR_S = 5.0  # as the launcher's: the study's one janitor reaps this often
 READY_S = 600.0  # a cell's workers must all have started within this
 FAKE_FINGERPRINT = "0123456789abcdef"  # no data is loaded: the simulated trials train nothing
+
+# What every cell's record holds (a cell that could not run holds ``error`` instead).
+COLUMNS = (
+    "storage", "workers", "prefill", "drill", "study_at_start", "prefill_s", "target",
+    "finished", "ran", "exact", "unique_numbers", "configs_twice", "left_running", "failed",
+    "pruned", "reaped", "false_reaps", "killed", "drill_detail", "exit_codes", "timed_out",
+    "seconds", "trials_per_s", "longest_gap_s", "lock_wait_ms", "lock_hold_ms",
+    "lock_hold_warm_ms", "claim_ms", "sampler_ms", "connections", "connections_per_worker",
+    "proxy_cpu_s", "worker_rss_mb", "torch_in_workers", "load_average",
+)  # fmt: skip
 
 
 @dataclass
@@ -197,8 +207,8 @@ class Scale:
     def database(self, kind: str, private: bool = False) -> str:
         db = KINDS[kind][0]
         if db == "postgresql":
-            base = self.private_pg().url if private else self.opts.postgresql
-            return tagged(base, self.tag)
+            private = private or self.opts.postgresql == PRIVATE
+            return tagged(self.private_pg().url if private else self.opts.postgresql, self.tag)
         if db == "redis":
             return tagged(self.opts.redis, self.tag)
         return f"sqlite:///{self.work}/scale.db"
@@ -443,7 +453,6 @@ class Scale:
             "lock_hold_warm_ms": quantiles(warm),
             "claim_ms": quantiles([e["s"] for e in log.of("claim") if e["number"] is not None]),
             "sampler_ms": quantiles([e["s"] for e in log.of("sample")]),
-            "connections_per_worker": None,
             "worker_rss_mb": max(rss, default=None),
             "torch_in_workers": any(e["torch"] or e["lightning"] for e in log.of("go")),
         }
