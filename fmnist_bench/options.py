@@ -241,7 +241,10 @@ class ScaleOptions:
     )
     workers: tuple[int, ...] = field(
         default=(8, 32, 64),
-        metadata=flag("comma-separated worker counts (default 8,32,64)", parse=csv(int)),
+        metadata=flag(
+            "comma-separated worker counts; '' for the drills alone (default 8,32,64)",
+            parse=csv(int),
+        ),
     )
     prefill: tuple[int, ...] = field(
         default=(0, 1000, 10000),
@@ -321,8 +324,10 @@ class ScaleOptions:
                 raise SearchError(
                     f"--{name} {','.join(unknown)}: unknown; choose from {', '.join(known)}"
                 )
-        if not self.storages or not self.workers or not self.prefill:
-            raise SearchError("--storages, --workers and --prefill each need at least one value")
+        if not self.storages or not self.prefill or not (self.workers or self.drills):
+            raise SearchError(
+                "--storages and --prefill need a value each, and --workers or --drills one"
+            )
         if not all(w >= 1 for w in (*self.workers, self.drill_workers, self.trials)):
             raise SearchError("--workers, --drill-workers and --trials: must be at least 1")
         if not all(p >= 0 for p in (*self.prefill, self.drill_prefill)):

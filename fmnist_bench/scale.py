@@ -180,6 +180,17 @@ class Janitor(threading.Thread):
                     self.reaped.append((time.time(), number))
 
 
+def in_trial(log: EventLog, i: int) -> bool:
+    """Worker ``i`` holds a RUNNING trial: it claimed one and has not told its end."""
+    log.read()
+    for e in reversed(log.events[i]):
+        if e["e"] == "claim":
+            return e["number"] is not None
+        if e["e"] == "trial":
+            return False
+    return False
+
+
 def quantiles(seconds: list[float]) -> dict[str, float | None]:
     ms = [s * 1000 for s in seconds]
     if not ms:
@@ -363,9 +374,15 @@ class Scale:
         """The fault, once; returns what it did (``resume``: seconds until it is undone)."""
         at = time.time()
         if drill == "kill":
-            alive = [i for i, p in enumerate(procs) if p.poll() is None]
-            busy = [i for i in alive if log.last(i) in ("claim", "sample")] or alive
-            for i in random.Random(0).sample(busy, max(1, math.ceil(KILL_SHARE * len(procs)))):
+            # Workers inside a trial (claimed, sampling or training): each leaves a RUNNING
+            # trial for the janitor. Under load all may be claiming for a moment: wait.
+            want = max(1, math.ceil(KILL_SHARE * len(procs)))
+            for _ in range(3000):
+                busy = [i for i, p in enumerate(procs) if p.poll() is None and in_trial(log, i)]
+                if len(busy) >= want:
+                    break
+                time.sleep(0.01)
+            for i in random.Random(0).sample(busy, min(want, len(busy))):
                 procs[i].kill()
                 killed.append(i)
             return {"at": at, "killed": list(killed)}
@@ -459,8 +476,8 @@ class Scale:
 
 
 def cells(opts: ScaleOptions) -> list[Cell]:
-    """The sweep (each storage, study size and worker count), then each drill on every storage
-    it applies to."""
+    """The sweep (each storage, study size and worker count; none for ``--workers ''``), then
+    each drill on every storage it applies to."""
     out = [Cell(kind, w, p) for p in opts.prefill for kind in opts.storages for w in opts.workers]
     for drill in opts.drills:
         for kind in opts.storages:
