@@ -438,7 +438,14 @@ class Scale:
         reaped = [
             t for t in new if str(t.user_attrs.get("fail_reason", "")).startswith("worker lost")
         ]
-        false_reaps = [t.number for t in reaped if t.user_attrs.get(WORKER_ATTR) not in killed]
+        # Who ran a trial: its claim event (written as the claim returns, so a worker killed
+        # before its trial set an attribute still has one), else the attribute.
+        claimer = {e["number"]: e["w"] for e in log.of("claim") if e["number"] is not None}
+        false_reaps = [
+            t.number
+            for t in reaped
+            if claimer.get(t.number, t.user_attrs.get(WORKER_ATTR)) not in killed
+        ]
         waits = [e["wait"] for e in log.of("acq") if e["where"] == "claim"]
         holds = [e for e in log.of("rel") if e["where"] == "claim"]
         first_hold = {}

@@ -235,6 +235,12 @@ REGIONS: dict[str, Region] = {
         "--prefill 0,1000 --json docs/results/scale.json",
         _scale,
     ),
+    "scale-10k": Region(
+        "docs/results/scale-10k.json",
+        "fmnist-bench scale --storages postgresql,postgresql-proxy --workers 64 "
+        "--prefill 10000 --json docs/results/scale-10k.json",
+        _scale,
+    ),
     "scale-drills": Region(
         "docs/results/scale-drills.json",
         "fmnist-bench scale --workers 32 --prefill 1000 --drills kill,restart-proxy,"
