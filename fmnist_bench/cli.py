@@ -130,8 +130,13 @@ def run_scale(opts: ScaleOptions) -> int:
     results = _header(opts, "cpu")
     path = Path(opts.json or f"runs/bench/scale-{time.strftime('%Y%m%d-%H%M%S')}.json")
     path.parent.mkdir(parents=True, exist_ok=True)
+
+    def write(figures: dict[str, Any]) -> None:
+        results.update(figures, seconds=time.perf_counter() - start)
+        path.write_text(json.dumps(results, indent=2, default=str))
+
     with _work_dir(opts.work_dir) as tmp:
-        results.update(scale.run(opts, Path(tmp)))
+        results.update(scale.run(opts, Path(tmp), on_cell=write))
     results["seconds"] = time.perf_counter() - start
     results["cpu_busy_after"] = machine.cpu_busy()
     path.write_text(json.dumps(results, indent=2, default=str))

@@ -24,6 +24,7 @@ import threading
 import time
 import uuid
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -542,8 +543,11 @@ HEADER = [
 ]  # fmt: skip
 
 
-def run(opts: ScaleOptions, work: Path) -> dict[str, Any]:
-    """Every cell of ``opts``, printed as it ends; the records and the fit."""
+def run(
+    opts: ScaleOptions, work: Path, on_cell: Callable[[dict[str, Any]], None] | None = None
+) -> dict[str, Any]:
+    """Every cell of ``opts``, printed as it ends; the records and the fit. ``on_cell`` hears
+    the figures so far after each cell, so a run cut short keeps what it measured."""
     optuna.logging.set_verbosity(optuna.logging.ERROR)
     scale = Scale(opts, work)
     records = []
@@ -563,21 +567,36 @@ def run(opts: ScaleOptions, work: Path) -> dict[str, Any]:
                                 "error": f"{type(e).__name__}: {e}"[:300]})  # fmt: skip
                 continue
             show("scale", HEADER, [row(records[-1])])
+            if on_cell:
+                on_cell(figures(opts, scale, records, partial=True))
     finally:
         if scale.private:
             scale.private.cleanup()
-    done = [r for r in records if "error" not in r]
-    trial_s = scale.study.preset.epochs * opts.epoch_s
-    fitted = fit(done, trial_s)
-    if done:
+    result = figures(opts, scale, records)
+    if done := [r for r in records if "error" not in r]:
         show("scale: every cell", HEADER, [row(r) for r in done])
-    if fitted:
+    if fitted := result["fit"]:
         show(
             f"workers one study can feed (trial length / lock hold p99); simulated trial "
-            f"{trial_s:g} s",
+            f"{result['trial_s']:g} s",
             ["storage", "study", "from workers", "hold p99 ms", "feeds (sim trial)",
              "feeds (1-minute trial)"],
             [[f["storage"], f["prefill"], f["workers"], f"{f['hold_p99_ms']:.1f}",
               f"{f['feeds_sim']:.0f}", f"{f['feeds_per_minute_trial']:.0f}"] for f in fitted],
         )  # fmt: skip
-    return {"cells": records, "fit": fitted, "trial_s": trial_s, "preset": PRESET}
+    return result
+
+
+def figures(
+    opts: ScaleOptions, scale: Scale, records: list[dict[str, Any]], partial: bool = False
+) -> dict[str, Any]:
+    """What the JSON holds: every cell's record, the fit, and whether cells are to come."""
+    trial_s = scale.study.preset.epochs * opts.epoch_s
+    done = [r for r in records if "error" not in r]
+    return {
+        "cells": records,
+        "fit": fit(done, trial_s),
+        "trial_s": trial_s,
+        "preset": PRESET,
+        "partial": partial,
+    }

@@ -134,6 +134,8 @@ def _scale(data: dict[str, Any]) -> str:
             f"{'' if c['exact'] else ' NOT EXACT'} | {c['configs_twice']} "
             f"| {c['worker_rss_mb']:.0f} |"
         )
+    if data.get("partial"):
+        lines += ["", "Cut short: the cells after these were not run."]
     if data["fit"]:
         lines += [
             "",
@@ -243,7 +245,7 @@ REGIONS: dict[str, Region] = {
     ),
     "scale-drills": Region(
         "docs/results/scale-drills.json",
-        "fmnist-bench scale --workers 32 --prefill 1000 --drills kill,restart-proxy,"
+        "fmnist-bench scale --workers '' --drill-prefill 300 --drills kill,restart-proxy,"
         "restart-db,stop --json docs/results/scale-drills.json",
         _scale,
     ),
