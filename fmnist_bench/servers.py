@@ -90,6 +90,7 @@ class Proxy:
         self.proc: subprocess.Popen | None = None
 
     def start(self, timeout: float = 120.0) -> None:
+        seen = self.log.stat().st_size if self.log.exists() else 0  # a restart's log goes on
         with open(self.log, "a") as log:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "search.cli", "storage-proxy", "--storage", self.db_url,
@@ -100,7 +101,7 @@ class Proxy:
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"the storage proxy exited: {self.log.read_text()[-500:]}")
-            if "storage proxy for" in self.log.read_text():
+            if "storage proxy for" in self.log.read_text()[seen:]:
                 return
             time.sleep(0.1)
         raise RuntimeError(f"the storage proxy did not start within {timeout:.0f}s")
