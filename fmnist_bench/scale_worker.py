@@ -13,7 +13,6 @@ to ``<events>/w<INDEX>.jsonl`` as they happen, so a worker that is SIGKILLed lea
 from __future__ import annotations
 
 import contextlib
-import functools
 import json
 import math
 import os
@@ -173,11 +172,11 @@ def timed(events: Events):
     @contextlib.contextmanager
     def lock(*args, **kwargs):
         t0 = time.perf_counter()
-        with real_lock(*args, **kwargs):
+        with real_lock(*args, **kwargs) as held:  # whatever the lock yields, passed on
             t1 = time.perf_counter()
             events("acq", wait=t1 - t0, where=where["in"])
             try:
-                yield
+                yield held
             finally:
                 events("rel", hold=time.perf_counter() - t1, where=where["in"])
 
@@ -204,7 +203,9 @@ def main(argv: list[str] | None = None) -> int:
     optuna.logging.set_verbosity(optuna.logging.ERROR)
     timed(events)
     # The simulator's clock may run faster than a real one: the heartbeat with it.
-    worker_module.Heartbeat = functools.partial(Heartbeat, interval_s=plan.heartbeat_s)
+    worker_module.Heartbeat = lambda storage, trial_id, *_: Heartbeat(
+        storage, trial_id, interval_s=plan.heartbeat_s
+    )
     storage = open_storage(plan.url, retry_s=plan.retry_s)
     study = optuna.load_study(
         study_name=plan.study_name,
