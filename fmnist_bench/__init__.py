@@ -9,7 +9,11 @@
 - ``trainer`` and ``pipeline2020``: our trainer and the 2020 report's pipeline, timed alike;
 - ``optuna_recipe``: Optuna's published Lightning recipe for Fashion-MNIST, in our own code;
 - ``parts``: one module per group of parts, each printing its tables and returning its figures;
-- ``targets``: the figures judged against the issues' targets.
+- ``targets``: the figures judged against the issues' targets;
+- ``scale`` and ``scale_worker``: ``fmnist-bench scale``, many simulated workers on real
+  servers, and its torch-free worker; ``servers``: a private PostgreSQL and the storage proxy
+  as processes a measurement or a drill starts, stops and restarts;
+- ``claim_bench``: one process's claim-lock hold on a prefilled study (and the prefill).
 
 The library (``fmnist``, ``spaces``, ``search``) never imports this package.
 """

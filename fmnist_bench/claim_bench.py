@@ -29,9 +29,9 @@ import optuna
 import search.storage.claim as claim_module
 from fmnist.config import replace, to_dict
 from fmnist.provenance import git_commit, package_versions
-from search.run.objective import trial_sample
 from search.storage import RETRY_S, open_storage, safe_url
 from search.study import resolve
+from search.trials import trial_sample
 
 PRESET = "quick"
 

@@ -16,10 +16,10 @@ from pathlib import Path
 from typing import Any
 
 from fmnist.train import resolve_device
-from fmnist_bench import gpu_check, machine
+from fmnist_bench import gpu_check, machine, scale
 from fmnist_bench.bench import Bench, show
 from fmnist_bench.gpu_check import CheckOptions
-from fmnist_bench.options import BaselinesOptions, BenchOptions
+from fmnist_bench.options import BaselinesOptions, BenchOptions, ScaleOptions
 from fmnist_bench.parts import PARTS, baselines, check
 from fmnist_bench.targets import targets
 from search.cli import OneLineParser, guarded
@@ -124,6 +124,26 @@ def run_baselines(opts: BaselinesOptions) -> int:
     return 0
 
 
+def run_scale(opts: ScaleOptions) -> int:
+    """Every cell and drill of ``fmnist_bench.scale``; the table and the JSON."""
+    start = time.perf_counter()
+    results = _header(opts, "cpu")
+    path = Path(opts.json or f"runs/bench/scale-{time.strftime('%Y%m%d-%H%M%S')}.json")
+    path.parent.mkdir(parents=True, exist_ok=True)
+
+    def write(figures: dict[str, Any]) -> None:
+        results.update(figures, seconds=time.perf_counter() - start)
+        path.write_text(json.dumps(results, indent=2, default=str))
+
+    with _work_dir(opts.work_dir) as tmp:
+        results.update(scale.run(opts, Path(tmp), on_cell=write))
+    results["seconds"] = time.perf_counter() - start
+    results["cpu_busy_after"] = machine.cpu_busy()
+    path.write_text(json.dumps(results, indent=2, default=str))
+    print(f"\nscale took {results['seconds']:.0f} s; wrote {path}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = OneLineParser(
         prog="fmnist-bench",
@@ -153,6 +173,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add_flags(p, BaselinesOptions)
     p.set_defaults(func=lambda args: run_baselines(from_args(BaselinesOptions, args)))
+    p = sub.add_parser(
+        "scale",
+        help="many simulated workers (real claim, heartbeat, sampler, pruner; a sleep for "
+        "training) on real servers: trials/s, lock wait and hold, connections, fault drills",
+        description=scale.__doc__,
+    )
+    add_flags(p, ScaleOptions)
+    p.set_defaults(func=lambda args: run_scale(from_args(ScaleOptions, args)))
     return parser
 
 

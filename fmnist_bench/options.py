@@ -11,6 +11,7 @@ from search.auto.options import budget_field
 from search.errors import SearchError
 from search.options import csv, flag, flag_fields, flag_name
 from search.run.options import DATA_DIR_HELP, DEVICE_HELP
+from search.storage.liveness import GRACE_S, HEARTBEAT_S
 
 
 @dataclass(frozen=True)
@@ -218,3 +219,127 @@ class BaselinesOptions:
             value = getattr(self, name)
             if value is not None and value < 1:
                 raise SearchError(f"--{name.replace('_', '-')} {value}: must be at least 1")
+
+
+SCALE_STORAGES = ("postgresql", "postgresql-proxy", "redis", "sqlite-proxy")
+SCALE_DRILLS = ("kill", "stop", "restart-db", "restart-proxy")
+PRIVATE = "private"  # ``--postgresql``: a server of the simulator's own
+
+
+@dataclass(frozen=True)
+class ScaleOptions:
+    """``fmnist-bench scale``: many simulated workers (the real loop, claim, heartbeat,
+    sampler and pruner; a sleep for training) on real servers, per storage, worker count and
+    study size; and fault drills under that load."""
+
+    storages: tuple[str, ...] = field(
+        default=SCALE_STORAGES,
+        metadata=flag(
+            f"comma-separated storages, from {', '.join(SCALE_STORAGES)} (default all)",
+            parse=csv(str),
+        ),
+    )
+    workers: tuple[int, ...] = field(
+        default=(8, 32, 64),
+        metadata=flag(
+            "comma-separated worker counts; '' for the drills alone (default 8,32,64)",
+            parse=csv(int),
+        ),
+    )
+    prefill: tuple[int, ...] = field(
+        default=(0, 1000, 10000),
+        metadata=flag(
+            "comma-separated study sizes, finished trials added before the workers start "
+            "(default 0,1000,10000)",
+            parse=csv(int),
+        ),
+    )
+    trials: int = field(default=200, metadata=flag("trials each cell runs (default 200)"))
+    epoch_s: float = field(
+        default=1.0, metadata=flag("seconds a simulated epoch sleeps (default 1.0)")
+    )
+    study: str = field(
+        default="quick",
+        metadata=flag("the study preset whose space, sampler and pruner run (default quick)"),
+    )
+    drills: tuple[str, ...] = field(
+        default=(),
+        metadata=flag(
+            f"comma-separated fault drills, from {', '.join(SCALE_DRILLS)}: SIGKILL 10%% of "
+            "the workers, SIGSTOP the lock holder for --stop-s, stop a private PostgreSQL for "
+            "--outage-s, kill and restart the proxy (default none)",
+            parse=csv(str),
+        ),
+    )
+    drill_workers: int = field(default=32, metadata=flag("workers of a drill (default 32)"))
+    drill_prefill: int = field(
+        default=1000, metadata=flag("study size a drill starts from (default 1000)")
+    )
+    stop_s: float = field(
+        default=120.0, metadata=flag("seconds the stop drill holds the holder (default 120)")
+    )
+    outage_s: float = field(
+        default=45.0, metadata=flag("seconds the restart-db drill keeps it down (default 45)")
+    )
+    grace_s: float = field(
+        default=GRACE_S,
+        metadata=flag(
+            f"seconds without a heartbeat before a trial is reaped (default {GRACE_S:g})"
+        ),
+    )
+    heartbeat_s: float = field(
+        default=HEARTBEAT_S,
+        metadata=flag(f"seconds between a trial's heartbeats (default {HEARTBEAT_S:g})"),
+    )
+    postgresql: str = field(
+        default=PRIVATE,
+        metadata=flag(
+            f"the PostgreSQL database: {PRIVATE!r} starts a server of its own in a temporary "
+            "folder, allowing 400 connections (64 direct workers hold about 5 each, more than "
+            "a default server's 100; a shared server's other users are left alone), or a URL "
+            f"(default {PRIVATE})"
+        ),
+    )
+    redis: str = field(
+        default="redis://127.0.0.1:6379/0", metadata=flag("the Redis server (default local)")
+    )
+    cell_timeout_s: float = field(
+        default=900.0, metadata=flag("seconds after which a cell is stopped (default 900)")
+    )
+    json: str | None = field(
+        default=None,
+        metadata=flag("where to write the figures (default runs/bench/scale-<time>.json)"),
+    )
+    work_dir: str | None = field(
+        default=None,
+        metadata=flag("keep plans, event logs and SQLite files here (default: a temporary folder)"),
+    )
+
+    def __post_init__(self) -> None:
+        for name, given, known in (
+            ("storages", self.storages, SCALE_STORAGES),
+            ("drills", self.drills, SCALE_DRILLS),
+        ):
+            if unknown := [v for v in given if v not in known]:
+                raise SearchError(
+                    f"--{name} {','.join(unknown)}: unknown; choose from {', '.join(known)}"
+                )
+        if not self.storages or not self.prefill or not (self.workers or self.drills):
+            raise SearchError(
+                "--storages and --prefill need a value each, and --workers or --drills one"
+            )
+        if not all(w >= 1 for w in (*self.workers, self.drill_workers, self.trials)):
+            raise SearchError("--workers, --drill-workers and --trials: must be at least 1")
+        if not all(p >= 0 for p in (*self.prefill, self.drill_prefill)):
+            raise SearchError("--prefill and --drill-prefill: must be 0 or more")
+        fields = flag_fields(ScaleOptions)
+        for name in ("epoch_s", "stop_s", "outage_s", "grace_s", "heartbeat_s", "cell_timeout_s"):
+            if not getattr(self, name) > 0:  # NaN fails too
+                raise SearchError(
+                    f"--{flag_name(fields[name])} {getattr(self, name)}: must be above 0"
+                )
+        if not self.heartbeat_s < self.grace_s:
+            raise SearchError(
+                f"--heartbeat-s {self.heartbeat_s:g} must be below --grace-s {self.grace_s:g}, "
+                "or every running trial is reaped"
+            )

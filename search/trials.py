@@ -6,11 +6,13 @@ Torch-free, below both the study and its storage: the claim lock counts trials w
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from search.pruners import CURVE
+from spaces.dims import Categorical, Float, Int
 
 REJECTED = "rejected"  # trial user attribute: why the config was refused before training
 # Consecutive rejections after which a worker gives up: the budgets leave (almost) nothing.
@@ -72,3 +74,22 @@ def pruning_figures(study: optuna.Study) -> dict[str, int]:
         "epochs_without_pruning": budget * len(finished),
         "rejected": len(every) - len(finished),
     }
+
+
+def trial_sample(trial: optuna.Trial, dims: dict[str, Any], fixed: dict[str, Any]):
+    """The ``Sample`` a space's ``build`` calls, backed by Optuna's suggest API. Torch-free,
+    so a process that only samples (the scale simulator's workers) imports no torch."""
+
+    def sample(name: str):
+        if name in fixed:
+            return fixed[name]
+        d = dims[name]
+        if isinstance(d, Categorical):
+            return trial.suggest_categorical(name, list(d.choices))
+        if isinstance(d, Int):
+            return trial.suggest_int(name, d.low, d.high, log=d.log)
+        if isinstance(d, Float):
+            return trial.suggest_float(name, d.low, d.high, log=d.log)
+        raise TypeError(f"unknown dimension {d!r}")
+
+    return sample

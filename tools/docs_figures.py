@@ -87,6 +87,82 @@ def _threads(data: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def _ms(q: dict[str, Any] | None) -> str:
+    return "-" if not q or q.get("p50") is None else f"{q['p50']:.0f} / {q['p99']:.0f}"
+
+
+def _scale(data: dict[str, Any]) -> str:
+    """``fmnist-bench scale``: one row per cell, then the workers one study can feed."""
+    m = data["machine"]
+    busy = "unknown" if m["cpu_busy"] is None else f"{m['cpu_busy']:.0%}"
+    cells = data["cells"]
+    loads = [c["load_average"] for c in cells if "load_average" in c]
+    opts = data["options"]
+    lines = [
+        f"Loaded machine: {m['cpu']}, {m['cores']} cores shared with other work (busy before "
+        f"the run: {busy}; load average {min(loads, default=0):.0f} to "
+        f"{max(loads, default=0):.0f} at the cells' ends). Study preset `{opts['study']}`, "
+        f"simulated trials of {data['trial_s']:g} s ({opts['epoch_s']:g} s a simulated epoch), "
+        f"{opts['trials']} trials a cell, grace {opts['grace_s']:g} s, heartbeat "
+        f"{opts['heartbeat_s']:g} s. Times in ms as p50 / p99; hold (warm) leaves out each "
+        "worker's first claim, which reads the whole study into its cache.",
+        "",
+        "| storage | workers | study | drill | trials/s | lock wait | lock hold | hold (warm) "
+        "| sampler | connections (per worker) | proxy CPU s | reaped (false) "
+        "| finished / target | trained twice | worker RSS MB |",
+        "|---|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for c in cells:
+        if "error" in c:
+            lines.append(
+                f"| {c['storage']} | {c['workers']} | {c['prefill']} | {c['drill'] or ''} | "
+                f"not run: {c['error']} |" + " |" * 10
+            )
+            continue
+        conns = (
+            "-"
+            if c["connections"] is None
+            else f"{c['connections']} ({c['connections_per_worker']:.1f})"
+        )
+        cpu = "-" if c["proxy_cpu_s"] is None else f"{c['proxy_cpu_s']:.0f}"
+        rate = "-" if c["trials_per_s"] is None else f"{c['trials_per_s']:.1f}"
+        lines.append(
+            f"| {c['storage']} | {c['workers']} | {c['study_at_start']:,} | {c['drill'] or ''} "
+            f"| {rate} | {_ms(c['lock_wait_ms'])} | {_ms(c['lock_hold_ms'])} "
+            f"| {_ms(c['lock_hold_warm_ms'])} | {_ms(c['sampler_ms'])} | {conns} | {cpu} "
+            f"| {c['reaped']} ({c['false_reaps']}) | {c['finished']:,} / {c['target']:,}"
+            f"{'' if c['exact'] else ' NOT EXACT'} | {c['configs_twice']} "
+            f"| {c['worker_rss_mb']:.0f} |"
+        )
+    if data.get("partial"):
+        lines += ["", "Cut short: the cells after these were not run."]
+    if data["fit"]:
+        lines += [
+            "",
+            "Workers one study can feed, a trial's length over the lock hold's p99 (from the "
+            "cell with the most workers):",
+            "",
+            "| storage | prefill | workers | hold p99 ms | feeds, 1-minute trials "
+            "| feeds, 10-minute trials | warm hold p99 ms | feeds, 1-minute trials, warm |",
+            "|---|---:|---:|---:|---:|---:|---:|---:|",
+        ]
+        for f in data["fit"]:
+            cell = next(
+                c
+                for c in cells
+                if "error" not in c and not c["drill"]
+                and (c["storage"], c["prefill"], c["workers"])
+                == (f["storage"], f["prefill"], f["workers"])
+            )  # fmt: skip
+            warm = cell["lock_hold_warm_ms"]["p99"]
+            lines.append(
+                f"| {f['storage']} | {f['prefill']:,} | {f['workers']} | {f['hold_p99_ms']:.0f} "
+                f"| {f['feeds_per_minute_trial']:,.0f} | {10 * f['feeds_per_minute_trial']:,.0f} "
+                f"| {warm:.0f} | {60_000 / warm:,.0f} |"
+            )
+    return "\n".join(lines)
+
+
 REGIONS: dict[str, Region] = {
     "bench-throughput": Region(
         "docs/results/bench-throughput.json",
@@ -165,6 +241,24 @@ REGIONS: dict[str, Region] = {
             ("postgresql", "postgresql+psycopg://postgres@127.0.0.1:5432/test"),
         )
     },
+    "scale": Region(
+        "docs/results/scale.json",
+        "fmnist-bench scale --storages postgresql,postgresql-proxy --workers 8,32,64 "
+        "--prefill 0,1000 --json docs/results/scale.json",
+        _scale,
+    ),
+    "scale-10k": Region(
+        "docs/results/scale-10k.json",
+        "fmnist-bench scale --storages postgresql,postgresql-proxy --workers 64 "
+        "--prefill 10000 --json docs/results/scale-10k.json",
+        _scale,
+    ),
+    "scale-drills": Region(
+        "docs/results/scale-drills.json",
+        "fmnist-bench scale --workers '' --drill-prefill 300 --drills kill,restart-proxy,"
+        "restart-db,stop --json docs/results/scale-drills.json",
+        _scale,
+    ),
     "suite-times": Region(
         "docs/results/suite-times.json",
         "python tools/suite_times.py --json docs/results/suite-times.json",

@@ -20,9 +20,9 @@ import torch
 from fmnist.config import RunConfig
 from fmnist.train import fit, train_set_on
 from search.pruners import Saving, saving
-from search.run.objective import trial_sample
 from search.study import ResolvedStudy, objectives
 from search.text import duration
+from search.trials import trial_sample
 
 WARMUP_STEPS = 1  # the first step pays for allocation and cuDNN autotuning: not timed
 TIMED_STEPS = 5

@@ -16,7 +16,6 @@ import socket
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
 
 import lightning.pytorch as pl
 import optuna
@@ -39,8 +38,7 @@ from search.storage.liveness import RETRY_OF, retry_chain
 from search.storage.retry import StorageLost
 from search.study import ResolvedStudy
 from search.study.constraints import check, measure
-from search.trials import ranked
-from spaces.dims import Categorical, Float, Int
+from search.trials import ranked, trial_sample
 
 # The machine a trial ran on, stored as the trial's ``node``: set by the Ray launcher (or a
 # node's own environment), else this host's name.
@@ -52,24 +50,6 @@ TIMEOUT_REASON = "the study's timeout passed"
 
 # Trial number -> Lightning callbacks added to that trial's Trainer (the bench's step clock).
 TrialCallbacks = Callable[[int], Sequence[pl.Callback]]
-
-
-def trial_sample(trial: optuna.Trial, dims: dict[str, Any], fixed: dict[str, Any]):
-    """The ``Sample`` a space's ``build`` calls, backed by Optuna's suggest API."""
-
-    def sample(name: str):
-        if name in fixed:
-            return fixed[name]
-        d = dims[name]
-        if isinstance(d, Categorical):
-            return trial.suggest_categorical(name, list(d.choices))
-        if isinstance(d, Int):
-            return trial.suggest_int(name, d.low, d.high, log=d.log)
-        if isinstance(d, Float):
-            return trial.suggest_float(name, d.low, d.high, log=d.log)
-        raise TypeError(f"unknown dimension {d!r}")
-
-    return sample
 
 
 def checkpoint_epochs(pruner: optuna.pruners.BasePruner, epochs: int) -> frozenset[int]:

@@ -4,68 +4,24 @@ the shared one on 5432 is never touched."""
 
 from __future__ import annotations
 
-import glob
-import os
-import shutil
 import subprocess
-import tempfile
 import time
 
 import pytest
 from optuna.trial import TrialState
 
+from fmnist_bench.servers import PrivatePostgres
 from tests.testing import free_port, load, run_args, run_process, smallest, start_process
 
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
 
 
-class PrivatePostgres:
-    def __init__(self) -> None:
-        bins = sorted(glob.glob("/usr/lib/postgresql/*/bin/pg_ctl"))
-        if not bins or shutil.which("runuser") is None:
-            pytest.skip("no PostgreSQL server binaries (pg_ctl) on this machine")
-        self.bin = os.path.dirname(bins[-1])
-        self.dir = tempfile.mkdtemp(prefix="fmnist-pg-")
-        shutil.chown(self.dir, "postgres", "postgres")
-        self.port = free_port()
-        self.url = f"postgresql+psycopg://postgres@127.0.0.1:{self.port}/postgres"
-        self._as_postgres(
-            f"{self.bin}/initdb", "-D", f"{self.dir}/data", "-A", "trust", "-U", "postgres"
-        )
-
-    def _as_postgres(self, *cmd: str) -> None:
-        prefix = [] if os.geteuid() != 0 else ["runuser", "-u", "postgres", "--"]
-        subprocess.run(prefix + list(cmd), check=True, capture_output=True, timeout=120)
-
-    def start(self) -> None:
-        self._as_postgres(
-            f"{self.bin}/pg_ctl",
-            "-D",
-            f"{self.dir}/data",
-            "-w",
-            "-l",
-            f"{self.dir}/log",
-            "-o",
-            f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1",
-            "start",
-        )
-
-    def stop(self) -> None:
-        self._as_postgres(
-            f"{self.bin}/pg_ctl", "-D", f"{self.dir}/data", "-w", "-m", "fast", "stop"
-        )
-
-    def cleanup(self) -> None:
-        try:
-            self.stop()
-        except subprocess.CalledProcessError:
-            pass
-        shutil.rmtree(self.dir, ignore_errors=True)
-
-
 @pytest.fixture
 def private_pg():
-    pg = PrivatePostgres()
+    try:
+        pg = PrivatePostgres()
+    except RuntimeError as e:
+        pytest.skip(str(e))
     try:
         pg.start()
     except subprocess.CalledProcessError as e:
