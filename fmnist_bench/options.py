@@ -11,7 +11,7 @@ from search.auto.options import budget_field
 from search.errors import SearchError
 from search.options import csv, flag, flag_fields, flag_name
 from search.run.options import DATA_DIR_HELP, DEVICE_HELP
-from search.storage.liveness import GRACE_S, HEARTBEAT_S
+from search.storage.liveness import GRACE_S
 
 
 @dataclass(frozen=True)
@@ -287,10 +287,6 @@ class ScaleOptions:
             f"seconds without a heartbeat before a trial is reaped (default {GRACE_S:g})"
         ),
     )
-    heartbeat_s: float = field(
-        default=HEARTBEAT_S,
-        metadata=flag(f"seconds between a trial's heartbeats (default {HEARTBEAT_S:g})"),
-    )
     postgresql: str = field(
         default=PRIVATE,
         metadata=flag(
@@ -333,13 +329,8 @@ class ScaleOptions:
         if not all(p >= 0 for p in (*self.prefill, self.drill_prefill)):
             raise SearchError("--prefill and --drill-prefill: must be 0 or more")
         fields = flag_fields(ScaleOptions)
-        for name in ("epoch_s", "stop_s", "outage_s", "grace_s", "heartbeat_s", "cell_timeout_s"):
+        for name in ("epoch_s", "stop_s", "outage_s", "grace_s", "cell_timeout_s"):
             if not getattr(self, name) > 0:  # NaN fails too
                 raise SearchError(
                     f"--{flag_name(fields[name])} {getattr(self, name)}: must be above 0"
                 )
-        if not self.heartbeat_s < self.grace_s:
-            raise SearchError(
-                f"--heartbeat-s {self.heartbeat_s:g} must be below --grace-s {self.grace_s:g}, "
-                "or every running trial is reaped"
-            )

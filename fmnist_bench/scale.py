@@ -260,7 +260,6 @@ class Scale:
             rule=s.pruning.rule,
             attrs=self.attrs,
             grace_s=self.opts.grace_s,
-            heartbeat_s=self.opts.heartbeat_s,
             retry_s=max(120.0, 2 * self.opts.outage_s),
             events=str(folder),
             go=str(folder / "go"),

@@ -33,7 +33,7 @@ from fmnist.config import RunConfig, from_dict, replace, to_dict
 from search.pruners import EqualEpochHalving, record_accuracy
 from search.run.worker import signals_interrupt, work
 from search.storage import open_storage
-from search.storage.liveness import RETRY_OF, Heartbeat
+from search.storage.liveness import RETRY_OF
 from search.trials import trial_sample
 from spaces import Space
 
@@ -58,7 +58,6 @@ class WorkerPlan:
     rule: EqualEpochHalving | None
     attrs: dict[str, Any]  # what every trial stores alike: packages, commit, split, device
     grace_s: float
-    heartbeat_s: float
     retry_s: float
     events: str
     go: str  # the file whose appearance starts every worker at once
@@ -202,10 +201,6 @@ def main(argv: list[str] | None = None) -> int:
     events("start", pid=os.getpid())
     optuna.logging.set_verbosity(optuna.logging.ERROR)
     timed(events)
-    # The simulator's clock may run faster than a real one: the heartbeat with it.
-    worker_module.Heartbeat = lambda storage, trial_id, *_: Heartbeat(
-        storage, trial_id, interval_s=plan.heartbeat_s
-    )
     storage = open_storage(plan.url, retry_s=plan.retry_s)
     study = optuna.load_study(
         study_name=plan.study_name,
