@@ -13,7 +13,7 @@ from fmnist_bench.scale import COLUMNS
 from search.errors import SearchError
 from tests.testing import SERVERS, unreachable
 
-TINY = ("--prefill", "20", "--trials", "10", "--epoch-s", "0.2", "--heartbeat-s", "0.5",
+TINY = ("--prefill", "20", "--trials", "10", "--epoch-s", "0.2",
         "--grace-s", "3")  # fmt: skip
 
 
