@@ -29,7 +29,8 @@ def _git(*args: str) -> str:
 
 
 def run_tier(args: list[str]) -> dict[str, Any]:
-    """One pytest run: its wall seconds, exit code and closing line."""
+    """One pytest run: its wall seconds, exit code, closing line and the tests that failed
+    (``-ra``'s FAILED / ERROR lines), so a failed run names them without a rerun."""
     load = os.getloadavg()[0]
     start = time.perf_counter()
     done = subprocess.run(
@@ -43,6 +44,7 @@ def run_tier(args: list[str]) -> dict[str, Any]:
         "seconds": time.perf_counter() - start,
         "exit_code": done.returncode,
         "summary": lines[-1].strip("= ") if lines else "",
+        "failed": [line for line in lines if line.startswith(("FAILED ", "ERROR "))],
         "load_average_before": load,
     }
 

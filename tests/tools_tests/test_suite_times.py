@@ -8,8 +8,17 @@ from tools import suite_times
 def test_a_tier_reports_pytests_own_closing_line() -> None:
     row = suite_times.run_tier(["tests/tools_tests/test_suite_times.py", "-k", "sentence"])
     assert row["exit_code"] == 0
-    assert row["summary"].startswith("1 passed, 1 deselected")
-    assert row["seconds"] > 0
+    assert row["summary"].startswith("1 passed, 2 deselected")
+    assert row["seconds"] > 0 and row["failed"] == []
+
+
+def test_a_failed_tier_names_its_failed_tests(tmp_path) -> None:
+    test = tmp_path / "test_broken.py"
+    test.write_text("def test_broken():\n    assert 1 == 2\n\ndef test_fine():\n    pass\n")
+    row = suite_times.run_tier([str(test), "-ra"])
+    assert row["exit_code"] == 1 and row["summary"].startswith("1 failed, 1 passed")
+    (failed,) = row["failed"]
+    assert failed.startswith("FAILED ") and "test_broken.py::test_broken" in failed
 
 
 def test_the_sentence_names_both_tiers() -> None:
