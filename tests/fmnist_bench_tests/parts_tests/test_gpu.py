@@ -34,7 +34,9 @@ def test_gpu_fast_path_code_runs_on_cpu(tiny_config: RunConfig, data_dir: Path) 
 def test_packed_trials_run_on_a_fresh_study(tiny_study: Path, data_dir: Path, tmp_path: Path):
     b = Bench(BenchOptions(data_dir=str(data_dir)), "cpu", tmp_path)
     # target 0: any epoch reaches it, so the time to target is the first validated epoch's.
-    one = gpu.packed(b, str(tiny_study), 1, seconds=0.1, target_acc=0.0)
+    # The timeout counts from the run's start, estimate included (the stored plan's deadline),
+    # so it must leave room for a trial; the study's two trials end the run well before it.
+    one = gpu.packed(b, str(tiny_study), 1, seconds=120, target_acc=0.0)
     # The figure counts the trials the study's own storage holds, in the bench's folder.
     stored = optuna.load_study(study_name="tiny", storage=f"sqlite:///{tmp_path}/packed-1.db")
     done = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
