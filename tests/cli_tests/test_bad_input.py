@@ -19,6 +19,7 @@ import optuna
 import pytest
 
 from fmnist.config import RunConfig, to_dict
+from search.storage import open_storage
 from tests.testing import environment
 
 # A process per row, all forked from one import of the CLI: seconds on 2 cores.
@@ -110,7 +111,9 @@ ROWS: list[tuple[str, list[str], str]] = [
 @pytest.fixture(scope="module")
 def folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("bad-input")
-    study = optuna.create_study(study_name="known", storage=f"sqlite:///{path}/s.db")
+    # Opened as every command opens it (in WAL mode), before the rows open it all at once:
+    # switching a file to WAL needs it alone, which a row beside the others may not get.
+    study = optuna.create_study(study_name="known", storage=open_storage(f"sqlite:///{path}/s.db"))
     config = {"config": to_dict(RunConfig())}  # what a trial of a search carries
     study.add_trial(optuna.trial.create_trial(value=0.5, user_attrs=config))
     for name, content in FILES.items():
