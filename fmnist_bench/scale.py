@@ -39,7 +39,7 @@ from fmnist_bench.claim_bench import PRESET, finished_trials, percentile
 from fmnist_bench.options import PRIVATE, ScaleOptions
 from fmnist_bench.scale_worker import WORKER_ATTR, WorkerPlan
 from fmnist_bench.servers import PrivatePostgres, Proxy
-from search.storage import open_storage
+from search.storage import RETRY_S, open_storage
 from search.storage.claim import tidy
 from search.storage.liveness import RETRY_OF
 from search.study import ResolvedStudy, objectives, resolve
@@ -116,7 +116,7 @@ def new_study(study: ResolvedStudy, url: str, prefill: int) -> tuple[str, float]
     them; its name and the seconds the prefill took."""
     name = f"scale-{uuid.uuid4().hex[:10]}"
     stored = optuna.create_study(
-        storage=open_storage(url, retry_s=120.0),
+        storage=open_storage(url, retry_s=RETRY_S),
         study_name=name,
         directions=objectives.directions(study.objectives),
         sampler=study.sampler(0),
@@ -260,7 +260,7 @@ class Scale:
             rule=s.pruning.rule,
             attrs=self.attrs,
             grace_s=self.opts.grace_s,
-            retry_s=max(120.0, 2 * self.opts.outage_s),
+            retry_s=max(RETRY_S, 2 * self.opts.outage_s),
             events=str(folder),
             go=str(folder / "go"),
         )
@@ -277,7 +277,7 @@ class Scale:
             proxy = Proxy(db_url, folder / "proxy.log")
             proxy.start()
         url = proxy.url if proxy else db_url
-        study = optuna.load_study(study_name=name, storage=open_storage(url, retry_s=120.0))
+        study = optuna.load_study(study_name=name, storage=open_storage(url, retry_s=RETRY_S))
         before = study.get_trials(deepcopy=False)
         at_start, first_new = len(trained(before)), len(before)
         target = at_start + opts.trials
