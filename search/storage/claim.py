@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 import optuna
+from optuna.exceptions import UpdateFinishedTrialError
 from optuna.trial import TrialState
 
 from search.errors import SearchError
@@ -73,12 +74,19 @@ def claim(
     retry_s: float = RETRY_S,
     lease_s: float = LEASE_S,
 ) -> Claim:
-    """Start a trial if the study is short of ``target``. Under the lease only the slot is
-    reserved (a RUNNING trial, which the next claim counts); the sampler runs outside it. A
-    claim whose lease another worker took meanwhile reserves nothing: wait and claim again."""
+    """Start a trial if the study is short of ``target``. The study is read before the lease
+    is taken; under it only the trials created since are counted and the slot is reserved (a
+    RUNNING trial, which the next claim counts); the sampler runs after it. A claim whose
+    lease another worker took meanwhile reserves nothing: wait and claim again."""
+    trials = study._storage.get_all_trials(study._study_id, deepcopy=False)  # the cache's delta
+    if rejected_in_a_row(trials) >= REJECTIONS_IN_A_ROW:
+        raise SearchError(
+            f"the last {REJECTIONS_IN_A_ROW} configs were all over the [constraints] "
+            "budget; loosen the budget or narrow [ranges] to smaller networks"
+        )
     try:
         with claim_lock(url, study.study_name, retry_s, lease_s=lease_s) as lease:
-            reserved = _reserve(study, target, lease)
+            reserved = _reserve(study, target, lease, trials)
     except LeaseLost:
         return Claim()
     if isinstance(reserved, Claim):
@@ -90,24 +98,29 @@ def claim(
         raise
 
 
-def _reserve(study: optuna.Study, target: int, lease) -> Claim | int:
+def _reserve(study: optuna.Study, target: int, lease, trials: list) -> Claim | int:
     """The id of a trial now RUNNING for this worker (an enqueued one first), or the Claim
-    that says why there is none. The fence after the write is what keeps counts exact: a
-    holder that stalled past its lease while another counted and reserved puts its trial back
-    in the queue as WAITING (a slot handed back, nothing failed)."""
-    trials = study.get_trials(deepcopy=False)
+    that says why there is none.
+
+    ``trials`` was read before the lease, so it may be stale, but only towards counting too
+    many: a trial leaves RUNNING for a finished or failed state, or back to WAITING, and
+    trials are created under the lease (counted here as in flight by their numbers) or
+    enqueued. Only a pop, WAITING to RUNNING, also happens under the lease, so a study
+    with WAITING trials is read afresh here (the start of a run, a retry, a handed-back
+    slot). The fence after the write is what keeps counts exact: a holder that stalled past
+    its lease while another counted and reserved puts its trial back as WAITING."""
+    if any(t.state == TrialState.WAITING for t in trials):
+        study._thread_local.cached_all_trials = None
+        trials, newer = study._storage.get_all_trials(study._study_id, deepcopy=False), 0
+    else:
+        newer = created_since(study, max((t.number for t in trials), default=-1) + 1)
     finished = len(trained(trials))
     if finished >= target:
         return Claim(done=True)
-    if finished + sum(t.state == TrialState.RUNNING for t in trials) >= target:
+    running = sum(t.state == TrialState.RUNNING for t in trials)
+    if finished + running + newer >= target:
         return Claim()
-    if rejected_in_a_row(trials) >= REJECTIONS_IN_A_ROW:
-        raise SearchError(
-            f"the last {REJECTIONS_IN_A_ROW} configs were all over the [constraints] "
-            "budget; loosen the budget or narrow [ranges] to smaller networks"
-        )
-    study._thread_local.cached_all_trials = None  # as study.ask(): read the storage afresh
-    trial_id = study._pop_waiting_trial_id()
+    trial_id = _pop_waiting(study, trials)
     if trial_id is None:
         trial_id = study._storage.create_new_trial(study._study_id)
     try:
@@ -116,6 +129,39 @@ def _reserve(study: optuna.Study, target: int, lease) -> Claim | int:
         study._storage.set_trial_state_values(trial_id, TrialState.WAITING)
         raise
     return trial_id
+
+
+def created_since(study: optuna.Study, number: int) -> int:
+    """How many trials the study holds from ``number`` on (numbers are dense): a few point
+    reads, doubling then halving, however many there are."""
+
+    def exists(n: int) -> bool:
+        try:
+            study._storage.get_trial_id_from_study_id_trial_number(study._study_id, n)
+        except KeyError:
+            return False
+        return True
+
+    if not exists(number):
+        return 0
+    low, high = 1, 2  # trials number..number+low-1 exist; number+high-1 is unknown
+    while exists(number + high - 1):
+        low, high = high, high * 2
+    while high - low > 1:  # number+high-1 does not exist
+        mid = (low + high) // 2
+        low, high = (mid, high) if exists(number + mid - 1) else (low, mid)
+    return low
+
+
+def _pop_waiting(study: optuna.Study, trials: list) -> int | None:
+    """An enqueued trial of ``trials`` (read under the lease) set RUNNING, first come first."""
+    for t in sorted(trials, key=lambda t: t.number):
+        if t.state != TrialState.WAITING:
+            continue
+        with contextlib.suppress(UpdateFinishedTrialError):  # as Optuna's own pop
+            if study._storage.set_trial_state_values(t._trial_id, TrialState.RUNNING):
+                return t._trial_id
+    return None
 
 
 def fail_unstarted(study: optuna.Study, trial_id: int, e: BaseException) -> None:

@@ -4,6 +4,7 @@ storage proxy that puts every call of a worker through it."""
 from __future__ import annotations
 
 import logging
+import sys
 import time
 from collections.abc import Callable
 from typing import TypeVar
@@ -35,20 +36,13 @@ def _transient_one(e: BaseException) -> bool:
         return True
     if isinstance(e, sqlalchemy.exc.DBAPIError) and e.connection_invalidated:
         return True
-    try:  # redis and grpcio are optional extras: absent, none of their errors can occur
-        import redis.exceptions
-
-        if isinstance(e, redis.exceptions.ConnectionError | redis.exceptions.TimeoutError):
-            return True
-    except ModuleNotFoundError:
-        pass
-    try:  # grpcio: see redis above
-        import grpc
-
-        if isinstance(e, grpc.RpcError) and e.code() == grpc.StatusCode.UNAVAILABLE:
-            return True
-    except ModuleNotFoundError:
-        pass
+    # redis and grpcio are optional extras, and heavy: an error of one that this process never
+    # imported cannot occur, so neither is imported here to look.
+    redis, grpc = sys.modules.get("redis.exceptions"), sys.modules.get("grpc")
+    if redis is not None and isinstance(e, redis.ConnectionError | redis.TimeoutError):
+        return True
+    if grpc is not None and isinstance(e, grpc.RpcError):
+        return e.code() == grpc.StatusCode.UNAVAILABLE
     return isinstance(e, ConnectionError)
 
 

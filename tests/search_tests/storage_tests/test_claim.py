@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import subprocess
 import sys
 import threading
@@ -10,8 +11,9 @@ import time
 import optuna
 from optuna.trial import TrialState
 
+import search.storage.claim as claim_module
 from search.storage import open_storage
-from search.storage.claim import Claim, claim, claim_lock, tidy
+from search.storage.claim import Claim, claim, claim_lock, created_since, tidy
 from search.storage.liveness import HEARTBEAT_KEY, RETRY_OF
 from tests.testing import environment
 
@@ -85,6 +87,75 @@ def test_a_claim_takes_an_enqueued_trial_first(storage_url: str, study_name: str
     trial = claim(study, 5, storage_url, retry_s=10).trial
     assert trial.suggest_float("x", 0, 1) == 0.25
     assert [t.state for t in study.get_trials()] == [TrialState.RUNNING]
+
+
+def test_created_since_counts_the_trials_from_a_number_on(storage_url: str, study_name: str):
+    study = optuna.create_study(study_name=study_name, storage=open_storage(storage_url))
+    assert created_since(study, 0) == 0
+    for made in range(1, 14):
+        study.ask()
+        if made in (1, 2, 5, 13):
+            assert [created_since(study, n) for n in (0, 1, made)] == [made, made - 1, 0]
+
+
+def test_a_claim_counts_the_trials_made_between_its_read_and_its_lease(
+    storage_url: str, study_name: str
+) -> None:
+    """The study is read before the lease; trials another worker reserved meanwhile still
+    count, so the claim waits instead of starting a fourth trial for a target of three."""
+    mine = optuna.create_study(study_name=study_name, storage=open_storage(storage_url))
+    theirs = optuna.load_study(study_name=study_name, storage=open_storage(storage_url))
+    read, got = threading.Event(), []
+    real_read = mine._storage.get_all_trials
+
+    def read_then_tell(*args, **kwargs):
+        trials = real_read(*args, **kwargs)
+        read.set()
+        return trials
+
+    mine._storage.get_all_trials = read_then_tell
+    with claim_lock(storage_url, study_name, retry_s=30):
+        waiter = threading.Thread(target=lambda: got.append(claim(mine, 3, storage_url)))
+        waiter.start()
+        assert read.wait(timeout=30)  # it has read an empty study and waits for the lease
+        for _ in range(3):
+            theirs.ask()
+    waiter.join(timeout=60)
+    assert got == [Claim()]
+    assert len(theirs.get_trials(deepcopy=False)) == 3
+
+
+def test_under_the_lease_a_claim_reads_no_trial_in_bulk(
+    storage_url: str, study_name: str, monkeypatch
+) -> None:
+    """What the lease is held for does not grow with the study: trials are read before it,
+    and under it only the ones made since are counted (point reads) and a slot reserved."""
+    study = optuna.create_study(study_name=study_name, storage=open_storage(storage_url))
+    for _ in range(20):
+        study.tell(study.ask(), 0.5)
+    for _ in range(5):
+        study.ask().set_user_attr("config", {"width": 64})
+    holding, bulk = [False], []
+    real_lock, real_read = claim_module.claim_lock, study._storage.get_all_trials
+
+    @contextlib.contextmanager
+    def lock(*args, **kwargs):
+        with real_lock(*args, **kwargs) as lease:
+            holding[0] = True
+            try:
+                yield lease
+            finally:
+                holding[0] = False
+
+    def read(*args, **kwargs):
+        bulk.append(holding[0])
+        return real_read(*args, **kwargs)
+
+    monkeypatch.setattr(claim_module, "claim_lock", lock)
+    study._storage.get_all_trials = read
+    trial = claim(study, 100, storage_url, retry_s=10).trial
+    assert trial is not None and trial.number == 25
+    assert bulk and not any(bulk)  # read before the lease, never under it
 
 
 class RejectingSampler(optuna.samplers.RandomSampler):
