@@ -3,9 +3,11 @@ trials: the hold bounds how many workers one study can feed (about trial length 
 
 One process claims ``--claims`` trials one after another (no contention: this is the hold
 itself, not the wait) from a study prefilled with ``--prefill`` finished trials whose
-parameters come from the real space and whose attributes are what a real trial stores. Each
-claimed trial samples its config outside the lock and is told COMPLETE, as a worker would.
-The study is deleted afterwards.
+parameters come from the real space and whose attributes are what a real trial stores, and
+``--running`` trials in flight, partway through their epochs, as busy workers leave them. The
+claims come through a storage opened afresh, as a new worker's (its first claim reads the
+study). Each claimed trial samples its config outside the lock and is told COMPLETE, as a
+worker would. The study is deleted afterwards.
 
     python -m fmnist_bench.claim_bench --storage postgresql+psycopg://postgres@127.0.0.1:5432/test
     python -m fmnist_bench.claim_bench --storage sqlite:////tmp/claim-bench.db --prefill 1000
@@ -83,11 +85,27 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
+def in_flight(n: int, epochs: int) -> list[optuna.trial.FrozenTrial]:
+    """``n`` RUNNING trials with what a trial stores once it has trained a few epochs."""
+    return [
+        optuna.trial.create_trial(
+            state=optuna.trial.TrialState.RUNNING,
+            params=t.params,
+            distributions=t.distributions,
+            intermediate_values={e: v for e, v in t.intermediate_values.items() if e < 2},
+            user_attrs=t.user_attrs,
+            system_attrs=t.system_attrs,
+        )
+        for t in finished_trials(n, epochs)
+    ]
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--storage", required=True)
     parser.add_argument("--prefill", type=int, default=1000)
     parser.add_argument("--claims", type=int, default=50)
+    parser.add_argument("--running", type=int, default=0, help="trials in flight (default 0)")
     parser.add_argument("--json", type=Path, help="also write the figures here, as JSON")
     args = parser.parse_args(argv)
     optuna.logging.set_verbosity(optuna.logging.ERROR)
@@ -98,7 +116,11 @@ def main(argv: list[str] | None = None) -> None:
     try:
         start = time.perf_counter()
         stored.add_trials(finished_trials(args.prefill, study_def.preset.epochs))
+        stored.add_trials(in_flight(args.running, study_def.preset.epochs))
         fill_s = time.perf_counter() - start
+        worker = optuna.load_study(
+            study_name=name, storage=open_storage(args.storage, retry_s=RETRY_S)
+        )
         holds: list[float] = []
         real_lock = claim_module.claim_lock
 
@@ -115,11 +137,12 @@ def main(argv: list[str] | None = None) -> None:
         totals = []
         for _ in range(args.claims):
             t0 = time.perf_counter()
-            got = claim_module.claim(stored, args.prefill + args.claims + 1, args.storage)
+            target = args.prefill + args.running + args.claims + 1
+            got = claim_module.claim(worker, target, args.storage)
             totals.append(time.perf_counter() - t0)
             trial = got.trial
             study_def.space.build(trial_sample(trial, study_def.dims, {}), study_def.base)
-            stored.tell(trial, random.random())
+            worker.tell(trial, random.random())
         ms, whole = [h * 1000 for h in holds], [t * 1000 for t in totals]
         if args.json:
             report = {
@@ -127,6 +150,8 @@ def main(argv: list[str] | None = None) -> None:
                 "storage": safe_url(args.storage).split(":")[0],
                 "prefill": args.prefill,
                 "claims": args.claims,
+                "running": args.running,
+                "hold_ms_first": ms[0],
                 "hold_ms": {"p50": statistics.median(ms), "p99": percentile(ms, 0.99)},
                 "claim_ms": {"p50": statistics.median(whole), "p99": percentile(whole, 0.99)},
                 "git_commit": git_commit(),
@@ -135,7 +160,8 @@ def main(argv: list[str] | None = None) -> None:
             args.json.parent.mkdir(parents=True, exist_ok=True)
             args.json.write_text(json.dumps(report, indent=2) + "\n")
         print(
-            f"{safe_url(args.storage).split(':')[0]}  prefill {args.prefill} (added in "
+            f"{safe_url(args.storage).split(':')[0]}  prefill {args.prefill}, {args.running} "
+            f"running (added in "
             f"{fill_s:.0f}s)  {args.claims} claims: lock hold p50 {statistics.median(ms):.1f} ms "
             f"p99 {percentile(ms, 0.99):.1f} ms; whole claim p50 "
             f"{statistics.median(whole):.1f} ms p99 {percentile(whole, 0.99):.1f} ms"
