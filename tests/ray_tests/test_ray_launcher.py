@@ -68,6 +68,7 @@ def test_lost_node_trial_resumes_on_the_other(cluster, join, postgresql, study_n
             if t.state == TrialState.RUNNING
             and t.user_attrs.get("node") == "second"
             and t.user_attrs.get("trained_epochs") == [0]
+            and t.user_attrs.get("ckpt_bytes")  # set once epoch 0's checkpoint is in place
         ]
 
     lost = stalled(wait_for(stalled, postgresql, study_name, tmp_path / "run.log"))
