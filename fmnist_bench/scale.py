@@ -64,8 +64,8 @@ COLUMNS = (
     "finished", "ran", "exact", "unique_numbers", "configs_twice", "left_running", "failed",
     "pruned", "reaped", "false_reaps", "killed", "drill_detail", "exit_codes", "timed_out",
     "seconds", "trials_per_s", "longest_gap_s", "lock_wait_ms", "lock_hold_ms",
-    "lock_hold_warm_ms", "claim_ms", "sampler_ms", "connections", "connections_per_worker",
-    "proxy_cpu_s", "worker_rss_mb", "torch_in_workers", "load_average",
+    "lock_hold_warm_ms", "lock_hold_cpu_ms", "claim_ms", "sampler_ms", "connections",
+    "connections_per_worker", "proxy_cpu_s", "worker_rss_mb", "torch_in_workers", "load_average",
 )  # fmt: skip
 
 
@@ -475,6 +475,7 @@ class Scale:
             "lock_wait_ms": quantiles(waits),
             "lock_hold_ms": quantiles([e["hold"] for e in holds]),
             "lock_hold_warm_ms": quantiles(warm),
+            "lock_hold_cpu_ms": quantiles([e["cpu"] for e in holds]),
             "claim_ms": quantiles([e["s"] for e in log.of("claim") if e["number"] is not None]),
             "sampler_ms": quantiles([e["s"] for e in log.of("sample")]),
             "worker_rss_mb": max(rss, default=None),

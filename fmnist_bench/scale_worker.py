@@ -164,7 +164,8 @@ class FakeObjective:
 
 def timed(events: Events):
     """``claim_lock`` and ``claim`` wrapped from outside (the library is not changed): the
-    lock's wait and hold, and a claim's seconds around them, each written as an event."""
+    lock's wait and hold (with the holding thread's CPU seconds in it), and a claim's seconds
+    around them, each written as an event."""
     real_lock, real_claim = claim_module.claim_lock, worker_module.claim
     where = {"in": "tidy"}
 
@@ -172,12 +173,13 @@ def timed(events: Events):
     def lock(*args, **kwargs):
         t0 = time.perf_counter()
         with real_lock(*args, **kwargs) as held:  # whatever the lock yields, passed on
-            t1 = time.perf_counter()
+            t1, cpu = time.perf_counter(), time.thread_time()
             events("acq", wait=t1 - t0, where=where["in"])
             try:
                 yield held
-            finally:
-                events("rel", hold=time.perf_counter() - t1, where=where["in"])
+            finally:  # the holder's own CPU: the hold less its waits for a core and a server
+                hold, cpu = time.perf_counter() - t1, time.thread_time() - cpu
+                events("rel", hold=hold, cpu=cpu, where=where["in"])
 
     def claim(*args, **kwargs):
         where["in"] = "claim"

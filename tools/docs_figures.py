@@ -116,20 +116,22 @@ def _scale(data: dict[str, Any]) -> str:
         f"simulated workers share those cores; load average {min(loads, default=0):.0f} to "
         f"{max(loads, default=0):.0f} at the cells' ends). Study preset `{opts['study']}`, "
         f"simulated trials of {data['trial_s']:g} s ({opts['epoch_s']:g} s a simulated epoch), "
-        f"{opts['trials']} trials a cell, grace {opts['grace_s']:g} s, heartbeat "
-        f"{opts['heartbeat_s']:g} s. Times in ms as p50 / p99; hold (warm) leaves out each "
-        "worker's first claim (its process reads the whole study then, before the lease).",
+        f"{opts['trials']} trials a cell, grace {opts['grace_s']:g} s"
+        + (f", heartbeat {opts['heartbeat_s']:g} s" if "heartbeat_s" in opts else "")
+        + ". Times in ms as p50 / p99; hold (warm) leaves out each "
+        "worker's first claim (its process reads the whole study then, before the lease); hold "
+        "CPU is the holding thread's own CPU time in the hold (- where the run predates it).",
         "",
         "| storage | workers | study | drill | trials/s | lock wait | lock hold | hold (warm) "
-        "| sampler | connections (per worker) | proxy CPU s | reaped (false) "
+        "| hold CPU | sampler | connections (per worker) | proxy CPU s | reaped (false) "
         "| finished / target | trained twice | worker RSS MB |",
-        "|---|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "|---|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for c in cells:
         if "error" in c:
             lines.append(
                 f"| {c['storage']} | {c['workers']} | {c['prefill']} | {c['drill'] or ''} | "
-                f"not run: {c['error']} |" + " |" * 10
+                f"not run: {c['error']} |" + " |" * 11
             )
             continue
         conns = (
@@ -142,7 +144,8 @@ def _scale(data: dict[str, Any]) -> str:
         lines.append(
             f"| {c['storage']} | {c['workers']} | {c['study_at_start']:,} | {c['drill'] or ''} "
             f"| {rate} | {_ms(c['lock_wait_ms'])} | {_ms(c['lock_hold_ms'])} "
-            f"| {_ms(c['lock_hold_warm_ms'])} | {_ms(c['sampler_ms'])} | {conns} | {cpu} "
+            f"| {_ms(c['lock_hold_warm_ms'])} | {_ms(c.get('lock_hold_cpu_ms'))} "
+            f"| {_ms(c['sampler_ms'])} | {conns} | {cpu} "
             f"| {c['reaped']} ({c['false_reaps']}) | {c['finished']:,} / {c['target']:,}"
             f"{'' if c['exact'] else ' NOT EXACT'} | {c['configs_twice']} "
             f"| {c['worker_rss_mb']:.0f} |"
@@ -257,19 +260,14 @@ REGIONS: dict[str, Region] = {
     "scale": Region(
         "docs/results/scale.json",
         "fmnist-bench scale --storages postgresql,postgresql-proxy --workers 8,32,64 "
-        "--prefill 0,1000 --json docs/results/scale.json",
-        _scale,
-    ),
-    "scale-10k": Region(
-        "docs/results/scale-10k.json",
-        "fmnist-bench scale --storages postgresql,postgresql-proxy --workers 64 "
-        "--prefill 10000 --json docs/results/scale-10k.json",
+        "--prefill 0,1000,10000 --trials 100 --epoch-s 10 --json docs/results/scale.json",
         _scale,
     ),
     "scale-drills": Region(
         "docs/results/scale-drills.json",
         "fmnist-bench scale --workers '' --drill-prefill 300 --drills kill,restart-proxy,"
-        "restart-db,stop --json docs/results/scale-drills.json",
+        "restart-db,stop --trials 100 --work-dir runs/bench/scale-drills "
+        "--json docs/results/scale-drills.json",
         _scale,
     ),
     "suite-times": Region(

@@ -33,6 +33,9 @@ def cells(bench, tmp_path, *args: str) -> list[dict]:
         assert c["false_reaps"] == 0 and not c["timed_out"]
         assert not c["torch_in_workers"] and c["worker_rss_mb"] < 200
         assert c["lock_hold_ms"]["n"] >= 10 and c["lock_hold_ms"]["p99"] > 0
+        # The holder's own CPU is part of its hold, counted on every hold.
+        cpu, hold = c["lock_hold_cpu_ms"], c["lock_hold_ms"]
+        assert cpu["n"] == hold["n"] and 0 < cpu["p50"] <= hold["p99"]
         assert c["sampler_ms"]["n"] >= 10 and c["trials_per_s"] > 0
     return records
 
