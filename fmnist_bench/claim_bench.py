@@ -134,10 +134,9 @@ def main(argv: list[str] | None = None) -> None:
                     holds.append(time.perf_counter() - t0)
 
         claim_module.claim_lock = timed_lock
-        totals = []
+        totals, target = [], args.prefill + args.running + args.claims + 1  # never reached
         for _ in range(args.claims):
             t0 = time.perf_counter()
-            target = args.prefill + args.running + args.claims + 1
             got = claim_module.claim(worker, target, args.storage)
             totals.append(time.perf_counter() - t0)
             trial = got.trial

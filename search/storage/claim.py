@@ -110,7 +110,6 @@ def _reserve(study: optuna.Study, target: int, lease, trials: list) -> Claim | i
     slot). The fence after the write is what keeps counts exact: a holder that stalled past
     its lease while another counted and reserved puts its trial back as WAITING."""
     if any(t.state == TrialState.WAITING for t in trials):
-        study._thread_local.cached_all_trials = None
         trials, newer = study._storage.get_all_trials(study._study_id, deepcopy=False), 0
     else:
         newer = created_since(study, max((t.number for t in trials), default=-1) + 1)
