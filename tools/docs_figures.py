@@ -87,6 +87,35 @@ def _threads(data: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def _stat(stat: dict[str, float | None], spec: str) -> str:
+    """A mean, with its std when there was more than one run."""
+    if stat["mean"] is None:
+        return "-"
+    spread = f" +- {stat['std']:{spec}}" if stat["std"] else ""
+    return f"{stat['mean']:{spec}}{spread}"
+
+
+def _baselines(data: dict[str, Any]) -> str:
+    """``fmnist-bench baselines``: each method's whole budget, its final training included."""
+    m, b = data["machine"], data["baselines"]
+    busy = "unknown" if m["cpu_busy"] is None else f"{m['cpu_busy']:.0%}"
+    lines = [
+        f"{m['cpu']}, {m['cores']} cores, busy with other work before the run: {busy}; "
+        f"{b['budget_s'] / 60:g} minutes for each method; {b['repeats']} repeat(s), mean +- std "
+        "where more than one.",
+        "",
+        "| method | wall s | trials | validation | test | parameters |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
+    lines += [
+        f"| {method} | {_stat(s['wall_s'], '.0f')} | {_stat(s['trials'], '.0f')} | "
+        f"{_stat(s['val_acc'], '.4f')} | {_stat(s['test_acc'], '.4f')} | "
+        f"{_stat(s['params'], ',.0f')} |"
+        for method, s in b["summary"].items()
+    ]
+    return "\n".join(lines)
+
+
 def _ms(q: dict[str, Any] | None) -> str:
     return "-" if not q or q.get("p50") is None else f"{q['p50']:.0f} / {q['p99']:.0f}"
 
@@ -277,6 +306,12 @@ REGIONS: dict[str, Region] = {
         "restart-db,stop --trials 100 --work-dir runs/bench/scale-drills "
         "--json docs/results/scale-drills.json",
         _scale,
+    ),
+    "baselines-15m": Region(
+        "docs/results/baselines-15m.json",
+        "fmnist-bench baselines --budget 15m --work-dir runs/baselines-15m "
+        "--json docs/results/baselines-15m.json",
+        _baselines,
     ),
     "suite-times": Region(
         "docs/results/suite-times.json",

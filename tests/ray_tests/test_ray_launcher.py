@@ -13,6 +13,8 @@ from optuna.trial import TrialState
 from search.run.faults import ENV as FAULTS
 from tests.testing import load, run_args, run_process, smallest, start_process
 
+# One two-node cluster for the session: pyproject's --dist loadfile runs this file's tests in
+# one test process.
 pytestmark = [pytest.mark.slow, pytest.mark.ray, pytest.mark.server("ray")]  # a two-node cluster
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
 

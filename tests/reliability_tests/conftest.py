@@ -30,6 +30,8 @@ def ledger(request: pytest.FixtureRequest) -> Ledger:
 
 
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    if report.nodeid not in _collected:  # pytest-xdist's controller: its workers write
+        return
     _count_server_test(report)
     if report.when == "call" or (report.when == "setup" and not report.passed):
         write_row(
@@ -52,6 +54,7 @@ _counts: dict[str, int] = {
     f"{kind}_{outcome}": 0 for kind in KINDS for outcome in ("passed", "skipped")
 }
 _kind_of: dict[str, str] = {}
+_collected: set[str] = set()  # collected here: every pytest-xdist worker, never its controller
 
 
 def server_kind(item: pytest.Item) -> str | None:
@@ -66,6 +69,7 @@ def server_kind(item: pytest.Item) -> str | None:
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    _collected.update(item.nodeid for item in items)
     for item in items:
         # Every fault test starts real worker processes; the ledger's own test starts none.
         if HERE in item.path.parents and item.path.name != "test_ledger.py":
@@ -85,6 +89,8 @@ def _count_server_test(report: pytest.TestReport) -> None:
 
 
 def pytest_sessionfinish(session):
-    """``{KIND_passed: n, KIND_skipped: n}`` for ``.ci/check-servers``."""
-    if path := os.environ.get("FMNIST_SERVER_REPORT"):
-        Path(path).write_text(json.dumps(_counts))
+    """``{KIND_passed: n, KIND_skipped: n}`` for ``.ci/check-servers``: one line from each
+    process that ran tests (each pytest-xdist worker), which the check adds up."""
+    if (path := os.environ.get("FMNIST_SERVER_REPORT")) and _collected:
+        with open(path, "a") as f:
+            f.write(json.dumps(_counts) + "\n")

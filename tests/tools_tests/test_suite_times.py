@@ -8,7 +8,8 @@ from tools import suite_times
 def test_a_tier_reports_pytests_own_closing_line() -> None:
     row = suite_times.run_tier(["tests/tools_tests/test_suite_times.py", "-k", "sentence"])
     assert row["exit_code"] == 0
-    assert row["summary"].startswith("1 passed, 2 deselected")
+    # Under pytest-xdist (pyproject's addopts) the closing line leaves out the deselected.
+    assert row["summary"].startswith("1 passed") and "failed" not in row["summary"]
     assert row["seconds"] > 0 and row["failed"] == []
 
 

@@ -10,6 +10,7 @@ import pytest
 
 from search.study import lockbox
 from tests.testing import AUTO_IN_TESTS, load, write_preset
+from tools import docs_figures
 
 METHODS = {"ours (auto)", "recipe, whole budget", "random search", "one-epoch top-2",
            "optuna recipe"}  # fmt: skip
@@ -40,6 +41,10 @@ def test_every_method_is_scored_once_and_written(bench, tmp_path: Path, data_dir
     assert {"machine", "options", "argv", "seconds"} <= figures.keys()
     for method in METHODS:
         assert method in result.out  # the table
+    # RESULTS.md's table, from this JSON: a row per method with its test accuracy.
+    table = docs_figures._baselines(figures)
+    for method, stat in found["summary"].items():
+        assert f"| {method} |" in table and f"{stat['test_acc']['mean']:.4f}" in table
 
 
 @pytest.mark.parametrize(
