@@ -129,14 +129,20 @@ def run_scale(opts: ScaleOptions) -> int:
     start = time.perf_counter()
     results = _header(opts, "cpu")
     path = Path(opts.json or f"runs/bench/scale-{time.strftime('%Y%m%d-%H%M%S')}.json")
+    earlier = scale.earlier_cells(path, opts)
     path.parent.mkdir(parents=True, exist_ok=True)
+    commit = results["machine"].get("git_commit")
 
     def write(figures: dict[str, Any]) -> None:
+        for cell in figures["cells"]:
+            cell.setdefault("commit", commit)
         results.update(figures, seconds=time.perf_counter() - start)
         path.write_text(json.dumps(results, indent=2, default=str))
 
     with _work_dir(opts.work_dir) as tmp:
-        results.update(scale.run(opts, Path(tmp), on_cell=write))
+        results.update(scale.run(opts, Path(tmp), on_cell=write, earlier=earlier))
+    for cell in results["cells"]:
+        cell.setdefault("commit", commit)
     results["seconds"] = time.perf_counter() - start
     results["cpu_busy_after"] = machine.cpu_busy()
     path.write_text(json.dumps(results, indent=2, default=str))

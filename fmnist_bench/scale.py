@@ -11,6 +11,7 @@ cell with a fault injected once a quarter of its trials have finished."""
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import math
 import os
@@ -39,6 +40,7 @@ from fmnist_bench.claim_bench import PRESET, finished_trials, percentile
 from fmnist_bench.options import PRIVATE, ScaleOptions
 from fmnist_bench.scale_worker import WORKER_ATTR, WorkerPlan
 from fmnist_bench.servers import PrivatePostgres, Proxy
+from search.errors import SearchError
 from search.storage import RETRY_S, open_storage
 from search.storage.claim import tidy
 from search.storage.liveness import RETRY_OF
@@ -543,21 +545,57 @@ HEADER = [
 ]  # fmt: skip
 
 
+def _key(cell: Cell | dict[str, Any]) -> tuple:
+    get = cell.get if isinstance(cell, dict) else cell.__dict__.get
+    return get("storage"), get("workers"), get("prefill"), get("drill")
+
+
+def earlier_cells(path: Path, opts: ScaleOptions) -> dict[tuple, dict[str, Any]]:
+    """The cells a run of the same options measured before it was cut short, from the JSON it
+    left at ``path``: the same command continues it, as `fmnist-search run` continues a
+    study. A finished run's file is measured again from the start. Each kept cell names the
+    commit it ran on."""
+    try:
+        data = json.loads(path.read_text())
+    except (FileNotFoundError, ValueError):
+        return {}
+    if not isinstance(data, dict) or not data.get("partial"):
+        return {}
+    ours = json.loads(json.dumps(dataclasses.asdict(opts)))
+    theirs = data.get("options", {})
+    if differ := sorted(k for k in ours.keys() - {"json"} if ours[k] != theirs.get(k)):
+        shown = "; ".join(f"{k}: {theirs.get(k)!r} there, {ours[k]!r} here" for k in differ)
+        raise SearchError(
+            f"{path} holds a run cut short with other options ({shown}); rerun its own command "
+            "to continue it, or give another --json"
+        )
+    commit = data.get("machine", {}).get("git_commit")
+    kept = [c | {"commit": c.get("commit", commit)} for c in data["cells"] if "error" not in c]
+    return {_key(c): c for c in kept}
+
+
 def run(
-    opts: ScaleOptions, work: Path, on_cell: Callable[[dict[str, Any]], None] | None = None
+    opts: ScaleOptions,
+    work: Path,
+    on_cell: Callable[[dict[str, Any]], None] | None = None,
+    earlier: dict[tuple, dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """Every cell of ``opts``, printed as it ends; the records and the fit. ``on_cell`` hears
-    the figures so far after each cell, so a run cut short keeps what it measured."""
+    the figures so far after each cell, so a run cut short keeps what it measured; the cells
+    in ``earlier`` (``earlier_cells``) are kept, not run again."""
     optuna.logging.set_verbosity(optuna.logging.ERROR)
     scale = Scale(opts, work)
     records = []
+    earlier = earlier or {}
     try:
         for cell in cells(opts):
             drill = f", drill {cell.drill}" if cell.drill else ""
-            print(
-                f"cell: {cell.storage}, {cell.workers} workers, prefill {cell.prefill}{drill}",
-                flush=True,
-            )
+            where = f"cell: {cell.storage}, {cell.workers} workers, prefill {cell.prefill}{drill}"
+            if (kept := earlier.get(_key(cell))) is not None:
+                print(f"{where}: kept from the run cut short (commit {kept['commit']})")
+                records.append(kept)
+                continue
+            print(where, flush=True)
             try:
                 records.append(scale.run_cell(cell))
             except Exception as e:  # one cell that cannot run (a server absent) is a row saying so

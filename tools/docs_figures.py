@@ -30,6 +30,7 @@ import json
 import re
 import shlex
 import sys
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -180,6 +181,10 @@ def _scale(data: dict[str, Any]) -> str:
         )
     if data.get("partial"):
         lines += ["", "Cut short: the cells after these were not run."]
+    commits = Counter(c.get("commit", m.get("git_commit")) for c in cells if "error" not in c)
+    if len(commits) > 1:  # the command continued a run cut short
+        shown = ", ".join(f"{n} on {str(commit)[:7]}" for commit, n in commits.items())
+        lines += ["", f"Cells by commit (a run cut short, continued by its command): {shown}."]
     if data["fit"]:
         lines += [
             "",

@@ -4,6 +4,7 @@ starts a few Python processes (and the proxy), and the drill waits out a 3 s gra
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import pytest
@@ -42,11 +43,22 @@ def cells(bench, tmp_path, *args: str) -> list[dict]:
 
 @pytest.mark.slow
 def test_a_cell_on_postgresql_and_on_sqlite_through_the_proxy(bench, tmp_path):
-    direct, proxied = cells(bench, tmp_path, "--storages", "postgresql,sqlite-proxy",
-                            "--workers", "3")  # fmt: skip
+    args = ("--storages", "postgresql,sqlite-proxy", "--workers", "3")
+    direct, proxied = cells(bench, tmp_path, *args)
     assert direct["storage"] == "postgresql" and direct["connections"] >= 3
     assert direct["proxy_cpu_s"] is None and direct["exit_codes"] == [0, 0, 0]
     assert proxied["storage"] == "sqlite-proxy" and proxied["proxy_cpu_s"] > 0
+
+    # Cut short after the first cell: the same command keeps that cell and runs the other.
+    path = tmp_path / "scale.json"
+    data = json.loads(path.read_text())
+    data["cells"], data["partial"] = data["cells"][:1], True
+    data["cells"][0]["commit"] = "an-earlier-commit"
+    path.write_text(json.dumps(data))
+    kept, again = cells(bench, tmp_path, *args)
+    assert kept == data["cells"][0]  # not run again: the very record, its commit with it
+    assert again["storage"] == "sqlite-proxy" and again["commit"] not in (None, kept["commit"])
+    assert not json.loads(path.read_text())["partial"]
 
 
 @pytest.mark.slow
@@ -62,3 +74,14 @@ def test_unknown_storage_or_drill_is_one_line():
         ScaleOptions(storages=("mongo",))
     with pytest.raises(SearchError, match="--grace-s nan: must be above 0"):
         ScaleOptions(grace_s=float("nan"))
+
+
+def test_a_cut_short_run_of_other_options_is_not_continued(bench, tmp_path):
+    """Its cells would not be this command's: one line, before any server starts."""
+    path = tmp_path / "scale.json"
+    options = json.loads(json.dumps(dataclasses.asdict(ScaleOptions(trials=50))))
+    path.write_text(json.dumps({"partial": True, "options": options, "cells": []}))
+    r = bench("scale", "--trials", "10", "--json", path)
+    assert r.code == 2 and len(r.error.splitlines()) == 1
+    assert "cut short with other options (trials: 50 there, 10 here)" in r.error
+    assert json.loads(path.read_text())["options"]["trials"] == 50  # left as it was

@@ -19,7 +19,9 @@ def postgresql() -> str:
     return "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 
 
-@pytest.fixture(scope="session")
+# Module scope: every Ray test is in one file, and the cluster's processes (GCS, raylets, the
+# client server) and the proxy would otherwise idle on the cores for the rest of the suite.
+@pytest.fixture(scope="module")
 def cluster(postgresql):
     pytest.importorskip("ray", reason="Ray is not installed: pip install 'fmnist-search[ray]'")
     c = Cluster()
@@ -51,7 +53,7 @@ def pytest_runtest_logreport(report):
     _count_server_test(report)  # this folder's tests count as server kind "ray"
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def proxy(postgresql, tmp_path_factory):
     """A storage proxy in front of the PostgreSQL test database."""
     from tests.reliability_tests.proxy import running_proxy
