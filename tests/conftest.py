@@ -17,17 +17,9 @@ from tests.testing import KINDS, SERVERS, CliResult, invoke, unreachable, write_
 
 @pytest.hookimpl(trylast=True)  # after the folders' hooks have marked their tests slow
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    # The longest files first: pytest-xdist hands files out in this order (pyproject's
-    # --no-loadscope-reorder), one at a time to whichever process is free, so the many short
-    # ones even out the two processes' ends. Longest: the Ray cluster's (about 4 minutes), then
-    # the fault tests' (each starts worker processes), then the other slow tests.
-    items.sort(
-        key=lambda item: (
-            item.get_closest_marker("ray") is None,
-            "reliability_tests" not in item.path.parts,
-            item.get_closest_marker("slow") is None,
-        )
-    )
+    # Slow tests first, in their files' order: pytest-xdist hands out files in this order, so
+    # the long files start early and the many short ones even out the two processes' ends.
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
     if torch.cuda.is_available():
         return
     skip = pytest.mark.skip(reason="needs a CUDA device")
