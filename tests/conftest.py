@@ -15,11 +15,7 @@ from fmnist.data import FILES, find_dir
 from tests.testing import KINDS, SERVERS, CliResult, invoke, unreachable, write_preset
 
 
-@pytest.hookimpl(trylast=True)  # after the folders' hooks have marked their tests slow
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    # Slow tests first, in their files' order: pytest-xdist hands out files in this order, so
-    # the long files start early and the many short ones even out the two processes' ends.
-    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
     if torch.cuda.is_available():
         return
     skip = pytest.mark.skip(reason="needs a CUDA device")
