@@ -141,8 +141,6 @@ def run_scale(opts: ScaleOptions) -> int:
 
     with _work_dir(opts.work_dir) as tmp:
         results.update(scale.run(opts, Path(tmp), on_cell=write, earlier=earlier))
-    for cell in results["cells"]:
-        cell.setdefault("commit", commit)
     results["seconds"] = time.perf_counter() - start
     results["cpu_busy_after"] = machine.cpu_busy()
     path.write_text(json.dumps(results, indent=2, default=str))
