@@ -188,6 +188,7 @@ BAD_PRESETS = [
     ("wrong-type", {"epochs": "three"}, "epochs: expected an integer"),
     ("wrong-nested-type", {"pruner": {"name": "none", "options": 3}}, "pruner.options"),
     ("wrong-float-type", {"timeout": "1h"}, "timeout: expected a number"),
+    ("bad-budget", {"budget": "soon"}, "budget: 'soon': give a positive duration"),
     ("zero-epochs", {"epochs": 0}, "epochs"),
     ("unknown-space", {"space": "alexnet"}, "'alexnet'"),
     ("range-of-unknown-parameter", {"ranges": {"resnet.kernel": [3]}}, "'resnet.kernel'"),

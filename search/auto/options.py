@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -12,11 +13,13 @@ from search.errors import SearchError
 from search.flags import duration
 from search.options import flag
 from search.run.options import DATA_DIR_HELP, DEVICE_HELP, STORAGE_HELP
+from search.study import ResolvedStudy
 from search.study.preset import names
 
 
-def budget_field(what: str) -> Any:
-    """A required ``--budget DURATION`` field, read into seconds; ``what`` the budget covers."""
+def budget_field(what: str, *, required: bool = True) -> Any:
+    """A ``--budget DURATION`` field, read into seconds; ``what`` the budget covers. Left
+    out where not ``required``, it is 0: the preset's own budget."""
     return field(
         default=0.0,
         metadata=flag(
@@ -24,14 +27,17 @@ def budget_field(what: str) -> Any:
             name="budget",
             metavar="DURATION",
             parse=duration,
-            required=True,
+            required=required,
         ),
     )
 
 
 @dataclass(frozen=True)
 class AutoOptions:
-    budget_s: float = budget_field("the whole command's wall time, start-up included")
+    budget_s: float = budget_field(
+        "the whole command's wall time, start-up included (default: the preset's budget)",
+        required=False,
+    )
     study: str = field(
         default="cpu",
         metadata=flag(lambda: f"a preset ({', '.join(names())}) or .toml path (default cpu)"),
@@ -66,7 +72,7 @@ class AutoOptions:
     split: Split | None = None
 
     def __post_init__(self) -> None:
-        if not self.budget_s > 0:
+        if not self.budget_s >= 0:  # 0: the preset's
             raise SearchError("--budget: give a positive duration such as 15m, 1h or 900s")
         if self.seeds < 0:
             raise SearchError(f"--seeds {self.seeds}: give 0 or more extra seeds")
@@ -75,3 +81,14 @@ class AutoOptions:
 
     def name_of(self, preset: str) -> str:
         return self.study_name or f"{preset}-auto-{text(self.budget_s)}"
+
+    def with_budget_of(self, study: ResolvedStudy) -> AutoOptions:
+        """These options with the preset's budget where no --budget was given."""
+        if self.budget_s:
+            return self
+        if study.budget_s is None:
+            raise SearchError(
+                f"preset {study.name!r} names no budget; give one with --budget 15m (or add "
+                'budget = "15m" to the preset)'
+            )
+        return dataclasses.replace(self, budget_s=study.budget_s)

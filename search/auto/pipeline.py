@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import optuna
+from optuna.trial import TrialState
 
 from fmnist.config import dump_toml, load_toml, replace, stretch
 from search.auto.budget import text
@@ -44,6 +45,7 @@ from search.results.model_card import retrain
 from search.run.options import RunOptions
 from search.run.plan import RunPlan, make_plan, storage_url
 from search.run.runner import open_study, run
+from search.storage.liveness import RETRY_OF, enqueue_retry
 from search.study import resolve
 from search.trials import finished_count, ranked
 
@@ -89,11 +91,17 @@ class Session:
 
 
 def auto(opts: AutoOptions, *, started_s_ago: float = 0.0, log=print) -> dict[str, Any]:
-    """Run (or resume) the plan of ``opts.budget_s`` seconds; the final model's card, the
-    plan and the wall time. ``started_s_ago``: seconds this command ran before the call
-    (its start-up), counted against the budget."""
+    """Run (or resume) the plan of ``opts.budget_s`` seconds (the preset's budget where that
+    is 0); the final model's card, the plan and the wall time. ``started_s_ago``: seconds
+    this command ran before the call (its start-up), counted against the budget."""
     started = time.monotonic() - started_s_ago
     study = resolve(opts.study)
+    if study.is_pareto:
+        raise SearchError(
+            f"auto trains one winner, and preset {study.name!r} searches a Pareto front; run "
+            "it with `run`, then `export --pareto`, or give auto a single-objective preset"
+        )
+    opts = opts.with_budget_of(study)
     name = opts.name_of(study.name)
     out = out_folder(opts.out_dir or f"runs/auto/{name}")
     out.mkdir(parents=True, exist_ok=True)
@@ -163,6 +171,11 @@ def search_phase(session: Session, run_plan: RunPlan, url: str, fixed: Split | N
         session.update(split=fixed)
     if session.plan.split is None:
         search_until(session, FIRST_SEARCH_SHARE, run_plan, url)
+        if cut := continue_cut(session.study):
+            session.log(
+                f"auto: trial(s) {', '.join(map(str, cut))} cut by the first share's end go "
+                "on from their checkpoints next"
+            )
         short, long = short_long_pairs(session.study)
         rho = spearman(short, long)
         split = split_for(rho)
@@ -181,6 +194,23 @@ def search_phase(session: Session, run_plan: RunPlan, url: str, fixed: Split | N
         session.log("auto: the search share finished no trial; one more trial, over its share")
         run(run_plan.but(n_trials=goal).with_timeout(run_plan.timeout_s), url)
     session.advance("confirm")
+
+
+def continue_cut(study: optuna.Study) -> list[int]:
+    """Queue a continuation of every trial the first search share's end cut (pruned by the
+    timeout, not by the pruner), resuming from the checkpoint of the epoch it stopped at: the
+    pause is only where the split is chosen, and a cut trial may be the study's best (a
+    0.87M net at 0.932 after 5 of 6 epochs, on 2 cores). Returns the numbers queued."""
+    trials = study.get_trials(deepcopy=False)
+    continued = {t.user_attrs.get(RETRY_OF) for t in trials}
+    cut = [
+        t
+        for t in trials
+        if t.state == TrialState.PRUNED
+        and t.user_attrs.get("stopped_by") == "timeout"
+        and t.number not in continued
+    ]
+    return [t.number for t in cut if enqueue_retry(study, t)]
 
 
 def search_until(session: Session, fraction: float, run_plan: RunPlan, url: str) -> None:

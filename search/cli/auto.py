@@ -31,7 +31,7 @@ def cmd_auto(args: argparse.Namespace) -> int:
     line = f"test accuracy {acc:.4f} (1 seed, in the budget)"
     if extra := result.get("extra_seeds"):
         line += f"; {extra['mean']:.4f} +- {extra['std']:.4f} with {extra['label']}"
-    print(f"{line}; spent {result['wall_s']:.0f} s of {opts.budget_s:.0f} s")
+    print(f"{line}; spent {result['wall_s']:.0f} s of {result['plan']['budget_s']:.0f} s")
     print(f"card: {result['paths']['card']}")
     return 0
 

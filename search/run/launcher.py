@@ -19,7 +19,8 @@ from search.run.join import command
 from search.run.orphans import LAUNCHER_ENV
 from search.run.plan import Placement, RunPlan
 from search.storage import StorageLost, open_storage
-from search.storage.claim import tidy
+from search.storage.claim import reap_exited, tidy
+from search.storage.liveness import worker_id
 from search.trials import finished_count
 
 POLL_S = 5.0  # how often the launcher reads the study's progress and reaps dead workers' trials
@@ -79,9 +80,31 @@ def launch(plan: RunPlan, url: str, stored: optuna.Study, devs: list[str]) -> op
         )
 
     procs = [start_worker(i) for i in range(len(devs))]
+    every = list(procs)  # replaced ones too, whose trials are looked for when they exit
     replaced = [0] * len(procs)
+    forwarded: list[str] = []
+    looked: set[int] = set()  # exited workers whose trials were looked for
+
+    def reap_ended() -> None:
+        """A worker that exited holds no trial: one it left RUNNING (killed, or its last write
+        cut off by a signal) is failed and retried at once, not after the heartbeat grace."""
+        gone = [p for p in every if p.returncode is not None and p.pid not in looked]
+        how = f"interrupted by {forwarded[0]}; " if forwarded else ""
+        exited = {
+            worker_id(p.pid): f"{how}its worker (pid {p.pid}) exited with code {p.returncode}"
+            for p in gone
+        }
+        with contextlib.suppress(StorageLost):  # an outage: the grace reaps them later
+            if reaped := reap_exited(stored, url, exited, retry_s=plan.storage_retry_s):
+                print(
+                    f"trial(s) {', '.join(map(str, reaped))} left RUNNING by an exited "
+                    "worker: failed, retries queued",
+                    file=sys.stderr,
+                )
+            looked.update(p.pid for p in gone)
 
     def forward(signum, _frame):
+        forwarded.append(signal.Signals(signum).name)
         for p in procs:
             if p.poll() is None:
                 p.send_signal(signum)
@@ -101,6 +124,8 @@ def launch(plan: RunPlan, url: str, stored: optuna.Study, devs: list[str]) -> op
                         file=sys.stderr,
                     )
                     procs[i] = start_worker(i)
+                    every.append(procs[i])
+            reap_ended()
             if time.monotonic() - last >= POLL_S:
                 # The study's one janitor: its workers never reap, so none holds the lock for it.
                 with contextlib.suppress(StorageLost):  # the workers report an outage themselves
@@ -113,6 +138,7 @@ def launch(plan: RunPlan, url: str, stored: optuna.Study, devs: list[str]) -> op
         for s, h in old.items():
             signal.signal(s, h)
     stored = optuna.load_study(study_name=stored.study_name, storage=open_storage(url))
+    reap_ended()
     check_exits(codes, stored, plan.n_trials)
     return stored
 

@@ -70,9 +70,10 @@ def checkpoint_epochs(pruner: optuna.pruners.BasePruner, epochs: int) -> frozens
 
 class EpochReporter(PyTorchLightningPruningCallback):
     """optuna-integration's pruning callback (report val_acc, prune), then the epoch's
-    checkpoint when ``save_at`` holds the epoch and the trial goes on (never at the epoch it
-    is pruned at: nobody resumes a pruned trial), so a killed trial's retry resumes from its
-    last rung; plus the live console line, the epochs this attempt trained and the bytes its
+    checkpoint when ``save_at`` holds the epoch and the trial goes on (never at the epoch the
+    pruner stops it: nobody resumes that), so a killed trial's retry resumes from its last
+    rung, and at the epoch a timeout cuts it (``auto`` continues the trials its first search
+    share cut); plus the live console line, the epochs this attempt trained and the bytes its
     checkpoints wrote (``ckpt_bytes``). A Pareto study, which Optuna cannot
     prune, records the curve and asks ``halving`` (the equal-epoch rule of search.pruners).
     Past ``deadline`` (``time.monotonic()``, the study's timeout) it stops the trial at the
@@ -120,16 +121,17 @@ class EpochReporter(PyTorchLightningPruningCallback):
             if self.halving.should_stop(self._trial, epoch):
                 raise optuna.TrialPruned(f"stopped at epoch {epoch} by the equal-epoch rule")
         last = pl_module.current_epoch + 1 >= (trainer.max_epochs or 0)
-        if self.deadline is not None and time.monotonic() >= self.deadline and not last:
-            self._trial.set_user_attr("stopped_by", "timeout")
-            self.stopped_by_timeout = True
-            raise optuna.TrialPruned(TIMEOUT_REASON)
-        if self.save_at is None or pl_module.current_epoch in self.save_at:
+        cut = self.deadline is not None and time.monotonic() >= self.deadline and not last
+        if cut or self.save_at is None or pl_module.current_epoch in self.save_at:
             tmp = self.ckpt.with_suffix(".tmp")
             trainer.save_checkpoint(tmp)
             self.ckpt_bytes += tmp.stat().st_size
             os.replace(tmp, self.ckpt)  # atomic: a kill leaves the old or the new, never half
             self._trial.set_user_attr("ckpt_bytes", self.ckpt_bytes)
+        if cut:
+            self._trial.set_user_attr("stopped_by", "timeout")
+            self.stopped_by_timeout = True
+            raise optuna.TrialPruned(TIMEOUT_REASON)
 
 
 class Objective:
@@ -180,11 +182,18 @@ class Objective:
 
     def drop_checkpoints(self, study: optuna.Study) -> list[int]:
         """Delete the checkpoints of finished trials outside the study's ``keep_checkpoints``
-        most accurate (pruned ones always); a failed trial's stays for its retry. Every
-        worker calls it after each trial, so the last call sees the final ranking."""
-        keep = {t.number for t in ranked(study)[: self.keep_checkpoints]}
+        most accurate (pruned ones too, but for one a timeout cut and nothing has continued
+        yet: ``auto`` continues those); a failed trial's stays for its retry. Every worker
+        calls it after each trial, so the last call sees the final ranking."""
+        finished = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED))
+        continued = {t.user_attrs.get(RETRY_OF) for t in finished}
+        keep = {t.number for t in ranked(study)[: self.keep_checkpoints]} | {
+            t.number
+            for t in finished
+            if t.user_attrs.get("stopped_by") == "timeout" and t.number not in continued
+        }
         dropped = []
-        for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED)):
+        for t in finished:
             path = self.ckpt_path(t.number)
             if t.number not in keep and path.is_file():
                 path.unlink(missing_ok=True)

@@ -30,7 +30,9 @@ from search.study import ResolvedStudy, resolve_text
 
 RUN_PLAN = "run_plan"  # study user attribute
 SERVER_STORAGES = ("postgresql", "mysql", "redis", "grpc")  # what machines can share
-NOT_COMPARED = ("deadline", "created_at")  # new on every run by nature: the timeout says it
+# New on every run by nature (the timeout says it), or not the search's: `auto` keeps its own
+# budget in its plan and compares it there.
+NOT_COMPARED = ("deadline", "created_at", "preset.budget")
 S = TypeVar("S", bound="Storable")
 
 

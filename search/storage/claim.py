@@ -33,7 +33,7 @@ from search.storage.lease import (
     lease_key,
     lease_store,
 )
-from search.storage.liveness import GRACE_S, reap_stale, stale
+from search.storage.liveness import GRACE_S, WORKER_KEY, reap_orphans, reap_stale, stale
 from search.storage.open import DEFAULT_URL, grpc_address, safe_url, scheme
 from search.storage.retry import RETRY_S, StorageLost, transient
 from search.trials import REJECTIONS_IN_A_ROW, rejected_in_a_row, trained
@@ -184,6 +184,21 @@ def tidy(
             return reap_stale(study, grace_s, fence=lease.fence)
     except LeaseLost:
         return []  # another janitor holds it now; the reaps made before it took over stand
+
+
+def reap_exited(
+    study: optuna.Study, url: str | None, workers: dict[str, str], *, retry_s: float = RETRY_S
+) -> list[int]:
+    """The launcher's reap of its own workers that exited (``workers``: worker id -> how it
+    ended, ``search.storage.liveness.reap_orphans``), under the claim lease as ``tidy``'s."""
+    running = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+    if not any(t.system_attrs.get(WORKER_KEY) in workers for t in running):
+        return []
+    try:
+        with claim_lock(url, study.study_name, retry_s) as lease:
+            return reap_orphans(study, workers, fence=lease.fence)
+    except LeaseLost:
+        return []  # another janitor holds it now: the grace reaps what is left
 
 
 @contextlib.contextmanager

@@ -18,6 +18,8 @@ a worker that rides it out must not be reaped for it.
 
 from __future__ import annotations
 
+import os
+import socket
 import threading
 import time
 import weakref
@@ -31,6 +33,7 @@ from search.errors import SearchError
 from search.storage.retry import RETRY_S
 
 HEARTBEAT_KEY = "fmnist:heartbeat"
+WORKER_KEY = "fmnist:worker"  # system attr: which process runs the trial (``worker_id``)
 RETRY_OF = "retry_of"  # user attr: the trial number this one retries
 HEARTBEAT_S = 5.0
 # Above the retry by one backoff step (10 s) after an outage, a beat, and room to spare.
@@ -48,6 +51,11 @@ def check_grace(grace_s: float, retry_s: float) -> None:
         )
 
 
+def worker_id(pid: int | None = None) -> str:
+    """The process ``pid`` (default: this one) on this machine, as a trial records its worker."""
+    return f"{socket.gethostname()}/{pid or os.getpid()}"
+
+
 def beat_interval(grace_s: float) -> float:
     """Three beats in every grace, at most one per ``HEARTBEAT_S``."""
     return min(HEARTBEAT_S, grace_s / 3)
@@ -55,7 +63,9 @@ def beat_interval(grace_s: float) -> float:
 
 class Heartbeat:
     """Stamps ``trial_id`` from a daemon thread while the trial runs. The stamp is the worker's
-    wall time, for people reading the study; the janitor only looks for it to change."""
+    wall time, for people reading the study; the janitor only looks for it to change. The
+    trial first records its worker (``WORKER_KEY``), so a launcher that sees that process exit
+    fails the trial at once (``reap_orphans``), without waiting out the grace."""
 
     def __init__(
         self, storage: optuna.storages.BaseStorage, trial_id: int, interval_s: float = HEARTBEAT_S
@@ -73,6 +83,7 @@ class Heartbeat:
             self._stop.wait(self.interval_s)
 
     def __enter__(self) -> Heartbeat:
+        self.storage.set_trial_system_attr(self.trial_id, WORKER_KEY, worker_id())
         self._thread.start()
         return self
 
@@ -120,15 +131,44 @@ def reap_stale(
     """Fail RUNNING trials without a new heartbeat for ``grace_s`` and enqueue their retries.
     Call it under the study's claim lease, ``fence`` being the lease's, so that two janitors
     never reap the same trial; a trial that finished meanwhile is left as it is."""
+    lost = stale(study, grace_s)
+    now, seen = time.monotonic(), _SEEN.get(study, {})
+    silent = {t._trial_id: now - seen[t._trial_id][1] for t in lost}
+    reasons = [(t, f"worker lost: no heartbeat for {silent[t._trial_id]:.0f}s") for t in lost]
+    return _reap(study, reasons, fence)
+
+
+def reap_orphans(
+    study: optuna.Study,
+    workers: dict[str, str],
+    *,
+    fence: Callable[[], None] | None = None,
+) -> list[int]:
+    """Fail the RUNNING trials whose worker (``WORKER_KEY``) is a key of ``workers``, processes
+    known to have exited, each value saying how, and enqueue their retries: a worker that
+    died without ending its trial (killed, or its last write cut off) need not wait out the
+    grace. Under the claim lease, as ``reap_stale``."""
+    running = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+    lost = [
+        (t, f"worker lost: {workers[w]}")
+        for t in running
+        if (w := t.system_attrs.get(WORKER_KEY)) in workers
+    ]
+    return _reap(study, lost, fence)
+
+
+def _reap(
+    study: optuna.Study,
+    lost: list[tuple[optuna.trial.FrozenTrial, str]],
+    fence: Callable[[], None] | None,
+) -> list[int]:
+    """Each trial of ``lost`` FAIL with its reason and its retry queued, unless it finished."""
     reaped = []
-    for t in stale(study, grace_s):
+    for t, reason in lost:
         if fence:
             fence()
-        silent = time.monotonic() - _SEEN[study][t._trial_id][1]
         try:
-            study._storage.set_trial_user_attr(
-                t._trial_id, "fail_reason", f"worker lost: no heartbeat for {silent:.0f}s"
-            )
+            study._storage.set_trial_user_attr(t._trial_id, "fail_reason", reason)
             study._storage.set_trial_state_values(t._trial_id, TrialState.FAIL)
         except UpdateFinishedTrialError:
             continue  # its worker told its result a moment ago

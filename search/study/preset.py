@@ -42,6 +42,7 @@ class StudyPreset:
     split_seed: int = 0
     n_trials: int = 50
     timeout: float = 0.0  # seconds; 0 = no limit
+    budget: str = ""  # `auto`'s whole wall time when no --budget is given: "15m", "1h"
     storage: str = ""  # SQLAlchemy URL; "" = the default SQLite file
     sampler: SamplerSpec = field(default_factory=SamplerSpec)
     pruner: PrunerSpec = field(default_factory=PrunerSpec)

@@ -8,6 +8,7 @@ import contextlib
 import dataclasses
 import json
 import tomllib
+from argparse import ArgumentTypeError
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
@@ -19,6 +20,7 @@ from fmnist.configs import resolve as shipped_config
 from fmnist.models import build_model
 from search import pruners
 from search.errors import SearchError
+from search.flags import duration
 from search.study import objectives
 from search.study.constraints import Constraints, measure
 from search.study.preset import StudyPreset, parse, preset_path, text_of
@@ -50,6 +52,11 @@ class ResolvedStudy:
     @property
     def name(self) -> str:
         return self.preset.name
+
+    @property
+    def budget_s(self) -> float | None:
+        """The wall time the preset was tuned for (``auto`` spends it unless told otherwise)."""
+        return duration(self.preset.budget) if self.preset.budget else None
 
     @property
     def objectives(self) -> list[str]:
@@ -151,6 +158,11 @@ def _resolve(preset: StudyPreset) -> ResolvedStudy:
         raise ValueError("epochs and n_trials must be at least 1")
     objectives.validate(preset.objectives)
     preset.constraints.validate()
+    if preset.budget:
+        try:
+            duration(preset.budget)
+        except ArgumentTypeError as e:
+            raise ValueError(f"budget: {e}") from None
     dims = _ranged(space, preset)
     study = ResolvedStudy(
         preset=preset,

@@ -24,25 +24,18 @@ def test_signal_marks_trial_and_run_resumes(sig, workers, tmp_path, study_name, 
     # Trial 2 stalls in its second epoch, its first checkpointed, so the signal lands inside
     # a trial, not between two.
     proc = start_process(*args, env={FAULTS: "stall@2:1"}, log=tmp_path / "first.log")
-    deadline = time.monotonic() + 240
-    while time.monotonic() < deadline:
-        time.sleep(0.5)
-        try:
-            trials = load(url, study_name).trials
-        except Exception:
-            continue
-        running = [t for t in trials if t.state == TrialState.RUNNING and t.number == 2]
-        if sum(t.state in FINISHED for t in trials) >= 2 and running:
-            if running[0].intermediate_values:  # epoch 0 reported and checkpointed
-                break
+    inside = wait_inside_trial_2(url, study_name, proc, deadline_s=240)
+    if not inside:
+        proc.kill()
+    assert inside, f"trial 2 never reached its stall: {log_of(tmp_path)}"
     proc.send_signal(sig)
-    assert proc.wait(timeout=120) != 0
-    log = (tmp_path / "first.log").read_text()
-    assert "rerun" in log
+    assert proc.wait(timeout=120) != 0, log_of(tmp_path)
+    assert "rerun" in log_of(tmp_path)
     trials = load(url, study_name).trials
-    assert not [t for t in trials if t.state == TrialState.RUNNING]
+    states = {t.number: t.state.name for t in trials}
+    assert not [t for t in trials if t.state == TrialState.RUNNING], (states, log_of(tmp_path))
     stopped = [t for t in trials if t.state == TrialState.FAIL]
-    assert 2 in [t.number for t in stopped]
+    assert 2 in [t.number for t in stopped], (states, log_of(tmp_path))
     assert all(sig.name in t.user_attrs["fail_reason"] for t in stopped)
     before = ledger.snapshot(trials)
 
@@ -63,6 +56,28 @@ def test_signal_marks_trial_and_run_resumes(sig, workers, tmp_path, study_name, 
     assert retry.state in FINISHED and retry.params == stopped_params(trials)
     assert retry.user_attrs["resumed_from"] == {"trial": 2, "epochs_done": 1}
     assert retry.user_attrs["trained_epochs"] == [1]  # epoch 0 was not trained again
+
+
+def wait_inside_trial_2(url: str, name: str, proc, deadline_s: float) -> bool:
+    """Whether trial 2 got to its stall (epoch 0 reported and checkpointed, two trials
+    finished) before the deadline or the run's end: only then does the signal surely land
+    inside a trial. A machine under load can take minutes to get there."""
+    deadline = time.monotonic() + deadline_s
+    while time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.5)
+        try:
+            trials = load(url, name).trials
+        except Exception:
+            continue  # the study is not created yet
+        running = [t for t in trials if t.state == TrialState.RUNNING and t.number == 2]
+        if sum(t.state in FINISHED for t in trials) >= 2 and running:
+            if running[0].intermediate_values:
+                return True
+    return False
+
+
+def log_of(folder) -> str:
+    return (folder / "first.log").read_text()
 
 
 def stopped_params(trials) -> dict:

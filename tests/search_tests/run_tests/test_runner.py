@@ -16,7 +16,9 @@ from fmnist.config import RunConfig, from_dict
 from fmnist.data import load_train
 from fmnist.models import build_model, count_macs, count_params
 from fmnist.split import make_split
+from search.auto.pipeline import continue_cut
 from search.run.faults import ENV as FAULTS
+from search.storage.liveness import RETRY_OF
 from search.study import resolve
 from search.trials import ranked
 from tests.testing import QUICK_IN_TESTS, CliResult, QuickStudy
@@ -178,6 +180,32 @@ def test_the_timeout_stops_a_running_trial_at_its_epoch_end(
     assert trials[0].user_attrs["stopped_by"] == "timeout"
     assert list(trials[0].intermediate_values) == [0]  # epoch 0 validated and kept
     assert "the study's timeout passed" in result.out
+
+
+def test_a_trial_the_timeout_cut_can_go_on_from_that_epoch(
+    cli, tiny_preset: Callable[..., Path], tmp_path: Path, data_dir: Path, monkeypatch
+) -> None:
+    """``auto``'s first search share ends with a timeout, which cuts the running trial; the
+    cut trial keeps the checkpoint of the epoch it stopped at, and its continuation in the next
+    run trains only the epochs it lacked, with its parameters and curve."""
+    preset, url = tiny_preset(tmp_path / "tiny.toml", epochs=3), f"sqlite:///{tmp_path}/s.db"
+    monkeypatch.setenv(FAULTS, "slow@0")  # epoch 0 outlasts the timeout
+    assert run_tiny(cli, preset, url, data_dir, "--timeout", 1).code == 0
+    ckpt = tmp_path / "runs" / "ckpt" / "tiny" / "trial-0000" / "last.ckpt"
+    assert ckpt.is_file()  # kept, though the trial is pruned: it may be continued
+    study = optuna.load_study(study_name="tiny", storage=url)
+    assert continue_cut(study) == [0]
+    assert continue_cut(study) == []  # queued once
+    monkeypatch.delenv(FAULTS)
+
+    assert run_tiny(cli, preset, url, data_dir, "--n-trials", 2).code == 0
+    cut, went_on = optuna.load_study(study_name="tiny", storage=url).trials
+    assert (cut.state, went_on.state) == (TrialState.PRUNED, TrialState.COMPLETE)
+    assert went_on.user_attrs[RETRY_OF] == 0 and went_on.params == cut.params
+    assert went_on.user_attrs["resumed_from"] == {"trial": 0, "epochs_done": 1}
+    assert went_on.user_attrs["trained_epochs"] == [1, 2]
+    assert went_on.intermediate_values[0] == cut.intermediate_values[0]
+    assert not ckpt.exists()  # continued, it is dropped as any pruned trial's
 
 
 def wait_until(condition: Callable[[], bool], process, timeout: float, what: str) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import gc
 from pathlib import Path
+from statistics import median
 
 import optuna
 import pytest
@@ -65,5 +66,10 @@ def test_forty_pruned_trials_leave_the_workers_rss_flat(tmp_path: Path) -> None:
         gc.unfreeze()  # the objective froze this test process's objects; later tests collect
     assert [t.state for t in ran] == [TrialState.PRUNED] * TRIALS
     assert ran[0].params["optim.lr"] and 0.3e6 < ran[0].user_attrs["params"] < 0.5e6
-    print(f"RSS after trial 5: {rss[4]:.0f} MB, after trial {TRIALS}: {rss[-1]:.0f} MB")
-    assert rss[-1] - rss[4] < 50, [round(r) for r in rss]
+    # Medians of ten readings early and late, 26 trials apart: a leak grows every trial (a
+    # pruned trial's model, optimizer state and Trainer, several MB each even for this net;
+    # 13 MB a trial for the 0.87M VGG before the fix), while one reading can jump 90 MB and
+    # fall back (the allocator's arenas) when other processes load the machine.
+    early, late = median(rss[4:14]), median(rss[-10:])
+    print(f"RSS median over trials 5-14: {early:.0f} MB, over the last 10: {late:.0f} MB")
+    assert late - early < 50, [round(r) for r in rss]

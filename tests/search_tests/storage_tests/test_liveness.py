@@ -10,13 +10,16 @@ import optuna
 from optuna.trial import TrialState
 
 from search.storage import open_storage
+from search.storage.claim import reap_exited
 from search.storage.liveness import (
     HEARTBEAT_KEY,
     RETRY_OF,
+    WORKER_KEY,
     Heartbeat,
     reap_stale,
     retry_chain,
     stale,
+    worker_id,
 )
 
 GRACE_S = 0.3
@@ -68,6 +71,39 @@ def test_a_heartbeat_keeps_its_trial_fresh(storage_url: str, study_name: str) ->
             assert stale(study, grace_s=1.0) == []
             time.sleep(0.4)
         assert reap_stale(study, grace_s=1.0) == []
+
+
+def test_a_launcher_fails_the_trials_of_its_exited_worker_at_once(
+    storage_url: str, study_name: str
+) -> None:
+    """A worker records itself on its trial; once its launcher sees it exit, the trial it left
+    RUNNING is failed with how it ended and retried, without a grace; another worker's running
+    trial and a finished trial of the dead worker's stay as they are."""
+    storage = open_storage(storage_url)
+    study = optuna.create_study(study_name=study_name, storage=storage)
+    dead, alive, told = study.ask(), study.ask(), study.ask()
+    for trial in (dead, alive, told):
+        trial.suggest_float("lr", 1e-4, 1e-1, log=True)
+    with Heartbeat(storage, alive._trial_id, interval_s=60):  # records this process
+        pass
+    for trial in (dead, told):
+        storage.set_trial_system_attr(trial._trial_id, WORKER_KEY, worker_id(4_000_000))
+    study.tell(told, 0.5)
+    exited = {worker_id(4_000_000): "its worker (pid 4000000) exited with code -9"}
+
+    assert reap_exited(study, storage_url, exited, retry_s=5) == [dead.number]
+    assert reap_exited(study, storage_url, exited, retry_s=5) == []  # once only
+
+    by_number = {t.number: t for t in study.get_trials()}
+    assert by_number[alive.number].system_attrs[WORKER_KEY] == worker_id()
+    assert by_number[alive.number].state == TrialState.RUNNING
+    assert by_number[told.number].state == TrialState.COMPLETE
+    assert by_number[dead.number].state == TrialState.FAIL
+    assert by_number[dead.number].user_attrs["fail_reason"] == (
+        "worker lost: its worker (pid 4000000) exited with code -9"
+    )
+    (queued,) = [t for t in by_number.values() if t.state == TrialState.WAITING]
+    assert queued.user_attrs[RETRY_OF] == dead.number
 
 
 def test_a_worker_whose_clock_is_an_hour_behind_is_not_reaped(

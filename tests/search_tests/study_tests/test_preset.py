@@ -39,6 +39,16 @@ def test_shipped_preset_loads_and_validates(shipped: ResolvedStudy) -> None:
     )
 
 
+def test_each_shipped_preset_names_the_budget_auto_spends(shipped: ResolvedStudy) -> None:
+    """``auto --study NAME`` with no --budget spends the preset's; a Pareto preset has none,
+    as auto refuses it (it trains one winner)."""
+    if shipped.is_pareto:
+        assert shipped.budget_s is None
+    else:
+        assert shipped.budget_s is not None and 60 <= shipped.budget_s <= 3600
+    assert resolve("cpu").budget_s == 15 * 60  # the baselines bench's budget
+
+
 def test_shipped_baselines_build_models(shipped: ResolvedStudy) -> None:
     """Each baseline is one definite config: what it names, the space's defaults for the rest."""
     space, dims, preset = shipped.space, shipped.dims, shipped.preset
