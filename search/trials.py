@@ -36,6 +36,11 @@ def finished_count(study: optuna.Study) -> int:
     return len(trained(study.get_trials(deepcopy=False)))
 
 
+def started_count(study: optuna.Study) -> int:
+    """Trials past WAITING: those a sampler drew for (or a queue gave) so far."""
+    return sum(t.state != TrialState.WAITING for t in study.get_trials(deepcopy=False))
+
+
 def rejected_in_a_row(trials: Sequence[FrozenTrial]) -> int:
     """Rejections among the newest finished trials, up to the first trained one."""
     count = 0

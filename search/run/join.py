@@ -11,6 +11,7 @@ import optuna
 from search.errors import SearchError
 from search.run.plan import RunPlan, stored_plan
 from search.storage import RETRY_S, open_storage, safe_url
+from search.trials import started_count
 
 
 def command(url: str, study_name: str, index: int, device: str) -> list[str]:
@@ -23,7 +24,8 @@ def command(url: str, study_name: str, index: int, device: str) -> list[str]:
 
 def join(url: str, study_name: str, index: int) -> tuple[RunPlan, optuna.Study]:
     """The stored plan, and the study as worker ``index`` works on it: its sampler seeded
-    apart from the other workers', its storage retried for the plan's seconds."""
+    apart from the other workers' and earlier runs' (``RunPlan.sampler_seed``), its storage
+    retried for the plan's seconds."""
     # The default retry until the plan is read: a blip at start-up must not end a worker.
     storage = open_storage(url, retry_s=RETRY_S)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -38,10 +40,6 @@ def join(url: str, study_name: str, index: int) -> tuple[RunPlan, optuna.Study]:
         )
     storage.budget_s = plan.storage_retry_s
     study = plan.study
-    stored = optuna.load_study(
-        study_name=study_name,
-        storage=storage,
-        sampler=study.sampler(plan.seed + index),  # alike, they would propose the same points
-        pruner=study.pruning.optuna,
-    )
+    stored = optuna.load_study(study_name=study_name, storage=storage, pruner=study.pruning.optuna)
+    stored.sampler = study.sampler(plan.sampler_seed(index, started_count(stored)))
     return plan, stored

@@ -12,6 +12,7 @@ that assumes synchronised clocks (NTP), as any cluster has.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import time
 import tomllib
 from dataclasses import dataclass
@@ -74,7 +75,7 @@ class RunPlan:
     preset_name: str
     storage: str
     study_name: str
-    seed: int  # the sampler's; worker i seeds it with seed + i
+    seed: int  # the sampler's, as the first process of a fresh study uses it (``sampler_seed``)
     n_trials: int  # finished trials the study should hold
     timeout_s: float | None
     deadline: float | None  # time.time() past which no trial starts and a running one stops
@@ -90,6 +91,17 @@ class RunPlan:
     @cached_property
     def study(self) -> ResolvedStudy:
         return resolve_text(self.preset, self.preset_name)
+
+    def sampler_seed(self, index: int, started: int) -> int:
+        """The sampler's seed in worker ``index`` (0 for a single process) that joins a study
+        holding ``started`` trials that are not WAITING: the plan's seed for the first process
+        of a fresh study, else one of its own. Seeded alike, two workers would propose the
+        same points, and so would a rerun or ``auto``'s next search share replay the last one's
+        draws (Optuna's random sampler, TPE's start-up trials), training those configs again."""
+        if index == 0 and started == 0:
+            return self.seed
+        key = f"{self.seed}:{index}:{started}".encode()
+        return int.from_bytes(hashlib.blake2b(key, digest_size=4).digest(), "big")
 
     def seconds_left(self) -> float | None:
         return None if self.deadline is None else self.deadline - time.time()

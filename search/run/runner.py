@@ -31,7 +31,7 @@ from search.run.plan import RunPlan, store, stored_plan
 from search.run.worker import MAX_FAILS_IN_A_ROW, signals_interrupt, work
 from search.storage import StorageLost, open_storage, safe_url
 from search.study import ResolvedStudy, objectives
-from search.trials import finished_count
+from search.trials import finished_count, started_count
 
 MISSING = "(not stored)"
 
@@ -61,6 +61,7 @@ def open_study(plan: RunPlan, url: str) -> tuple[optuna.Study, list[str]]:
     )
     if existing:
         _check_resume(stored, attrs, safe_url(url))
+        stored.sampler = study.sampler(plan.sampler_seed(0, started_count(stored)))
         before = stored_plan(stored)
         store(stored, plan)
         return stored, plan.changes(before) if before else []

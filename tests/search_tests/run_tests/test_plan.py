@@ -12,11 +12,13 @@ import optuna
 import pytest
 
 from search.errors import SearchError
+from search.flags import SEED_MAX
 from search.run.join import join
 from search.run.options import RunOptions
 from search.run.plan import RunPlan, make_plan, stored_plan
 from search.run.runner import open_study
 from search.study import resolve
+from tests.testing import load
 
 
 def _plan(path: Path, tmp_path: Path, data_dir: Path, **opts) -> tuple[RunPlan, str]:
@@ -41,9 +43,36 @@ def test_a_worker_joins_from_the_stored_plan_alone(
     joined, stored = join(url, "joined", 2)
     assert joined == plan
     assert joined.study.attrs("f") == plan.study.attrs("f")  # the same study, from the text
-    assert stored.sampler._rng.rng.randint(1 << 30) == (  # seeded apart: the plan's seed + 2
-        optuna.samplers.TPESampler(seed=7)._rng.rng.randint(1 << 30)
+    seed = plan.sampler_seed(2, 0)  # seeded apart from worker 0, which takes the plan's 5
+    assert seed != 5 and stored.sampler._rng.rng.randint(1 << 30) == (
+        optuna.samplers.TPESampler(seed=seed)._rng.rng.randint(1 << 30)
     )
+
+
+def test_each_process_and_each_rerun_draws_its_own_seed(
+    tiny_preset: Callable[..., Path], tmp_path: Path, data_dir: Path
+) -> None:
+    plan, _ = _plan(tiny_preset(tmp_path / "seeds.toml"), tmp_path, data_dir, seed=5)
+    assert plan.sampler_seed(0, 0) == 5  # a fresh study's first process: the preset's seed
+    seeds = {plan.sampler_seed(i, n) for i in range(8) for n in (0, 1, 2, 10, 1000)}
+    assert len(seeds) == 40 and all(0 <= s <= SEED_MAX for s in seeds)
+    assert plan.sampler_seed(3, 10) == plan.sampler_seed(3, 10)  # a rerun of it replays it
+
+
+@pytest.mark.slow
+def test_a_rerun_of_a_random_search_draws_new_configs(
+    cli, tiny_preset: Callable[..., Path], tmp_path: Path, data_dir: Path
+) -> None:
+    """Seeded as the first run, a second run's random sampler would replay its draws: the
+    same configs trained twice (as ``auto``'s second search share did, on the bench)."""
+    preset = tiny_preset(tmp_path / "rand.toml", epochs=1, sampler={"name": "random", "seed": 0})
+    url = f"sqlite:///{tmp_path}/s.db"
+    flags = ["--study", preset, "--storage", url, "--out", tmp_path / "runs",
+             "--data-dir", data_dir, "--device", "cpu"]  # fmt: skip
+    assert cli("run", *flags, "--n-trials", 2).code == 0
+    assert cli("run", *flags, "--n-trials", 4).code == 0
+    params = [tuple(sorted(t.params.items())) for t in load(url, "rand").trials]
+    assert len(params) == 4 and len(set(params)) == 4
 
 
 def test_a_resume_names_each_change_of_plan_with_both_values(
