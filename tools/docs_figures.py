@@ -117,6 +117,22 @@ def _baselines(data: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def _percent(stat: dict[str, float | None]) -> dict[str, float | None]:
+    return {k: None if stat[k] is None else 100 * stat[k] for k in ("mean", "std")}
+
+
+def _baselines_line(data: dict[str, Any]) -> str:
+    """README's headline: each method's test accuracy for the same budget, ours first."""
+    b = data["baselines"]
+    scores = ", ".join(
+        f"{method} {_stat(_percent(s['test_acc']), '.2f')}%" for method, s in b["summary"].items()
+    )
+    return (
+        f"{b['budget_s'] / 60:g} minutes on {data['machine']['cores']} CPU cores for each "
+        f"method, final training included, test accuracy ({b['repeats']} repeat(s)): {scores}"
+    )
+
+
 def _ms(q: dict[str, Any] | None) -> str:
     return "-" if not q or q.get("p50") is None else f"{q['p50']:.0f} / {q['p99']:.0f}"
 
@@ -317,6 +333,12 @@ REGIONS: dict[str, Region] = {
         "fmnist-bench baselines --budget 15m --work-dir runs/baselines-15m "
         "--json docs/results/baselines-15m.json",
         _baselines,
+    ),
+    "baselines-15m-line": Region(
+        "docs/results/baselines-15m.json",
+        "fmnist-bench baselines --budget 15m --work-dir runs/baselines-15m "
+        "--json docs/results/baselines-15m.json",
+        _baselines_line,
     ),
     "suite-times": Region(
         "docs/results/suite-times.json",

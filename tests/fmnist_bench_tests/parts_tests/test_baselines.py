@@ -43,8 +43,10 @@ def test_every_method_is_scored_once_and_written(bench, tmp_path: Path, data_dir
         assert method in result.out  # the table
     # RESULTS.md's table, from this JSON: a row per method with its test accuracy.
     table = docs_figures._baselines(figures)
+    line = docs_figures._baselines_line(figures)  # README's headline
     for method, stat in found["summary"].items():
         assert f"| {method} |" in table and f"{stat['test_acc']['mean']:.4f}" in table
+        assert f"{method} {100 * stat['test_acc']['mean']:.2f}%" in line
 
 
 @pytest.mark.parametrize(
