@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import Any
 
 import optuna
-from optuna.trial import TrialState
 
 from fmnist.config import dump_toml, load_toml, replace, stretch
 from search.auto.budget import text
@@ -45,7 +44,7 @@ from search.results.model_card import retrain
 from search.run.options import RunOptions
 from search.run.plan import RunPlan, make_plan, storage_url
 from search.run.runner import open_study, run
-from search.storage.liveness import RETRY_OF, enqueue_retry
+from search.storage.liveness import cut_and_waiting, enqueue_retry
 from search.study import resolve
 from search.trials import finished_count, ranked
 
@@ -201,15 +200,7 @@ def continue_cut(study: optuna.Study) -> list[int]:
     timeout, not by the pruner), resuming from the checkpoint of the epoch it stopped at: the
     pause is only where the split is chosen, and a cut trial may be the study's best (a
     0.87M net at 0.932 after 5 of 6 epochs, on 2 cores). Returns the numbers queued."""
-    trials = study.get_trials(deepcopy=False)
-    continued = {t.user_attrs.get(RETRY_OF) for t in trials}
-    cut = [
-        t
-        for t in trials
-        if t.state == TrialState.PRUNED
-        and t.user_attrs.get("stopped_by") == "timeout"
-        and t.number not in continued
-    ]
+    cut = cut_and_waiting(study.get_trials(deepcopy=False))
     return [t.number for t in cut if enqueue_retry(study, t)]
 
 

@@ -89,6 +89,8 @@ def launch(plan: RunPlan, url: str, stored: optuna.Study, devs: list[str]) -> op
         """A worker that exited holds no trial: one it left RUNNING (killed, or its last write
         cut off by a signal) is failed and retried at once, not after the heartbeat grace."""
         gone = [p for p in every if p.returncode is not None and p.pid not in looked]
+        if not gone:
+            return
         how = f"interrupted by {forwarded[0]}; " if forwarded else ""
         exited = {
             worker_id(p.pid): f"{how}its worker (pid {p.pid}) exited with code {p.returncode}"

@@ -34,7 +34,7 @@ from search.results.console import TrialLine
 from search.run.device_faults import INFRASTRUCTURE, DeviceFault, is_device_fault
 from search.run.faults import FaultInjector, planned
 from search.run.outcomes import Interrupted, TrialFailed, bare, one_line
-from search.storage.liveness import RETRY_OF, retry_chain
+from search.storage.liveness import RETRY_OF, cut_and_waiting, retry_chain
 from search.storage.retry import StorageLost
 from search.study import ResolvedStudy
 from search.study.constraints import check, measure
@@ -186,12 +186,8 @@ class Objective:
         yet: ``auto`` continues those); a failed trial's stays for its retry. Every worker
         calls it after each trial, so the last call sees the final ranking."""
         finished = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED))
-        continued = {t.user_attrs.get(RETRY_OF) for t in finished}
-        keep = {t.number for t in ranked(study)[: self.keep_checkpoints]} | {
-            t.number
-            for t in finished
-            if t.user_attrs.get("stopped_by") == "timeout" and t.number not in continued
-        }
+        keep = {t.number for t in ranked(study)[: self.keep_checkpoints]}
+        keep |= {t.number for t in cut_and_waiting(finished)}  # a queued continuation needs it
         dropped = []
         for t in finished:
             path = self.ckpt_path(t.number)

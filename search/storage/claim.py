@@ -191,6 +191,8 @@ def reap_exited(
 ) -> list[int]:
     """The launcher's reap of its own workers that exited (``workers``: worker id -> how it
     ended, ``search.storage.liveness.reap_orphans``), under the claim lease as ``tidy``'s."""
+    if not workers:  # nothing exited: no read at all (the launcher asks every second)
+        return []
     running = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
     if not any(t.system_attrs.get(WORKER_KEY) in workers for t in running):
         return []

@@ -92,6 +92,20 @@ class Heartbeat:
         self._thread.join(timeout=self.interval_s + 5)
 
 
+def cut_and_waiting(trials: list[optuna.trial.FrozenTrial]) -> list[optuna.trial.FrozenTrial]:
+    """Trials a timeout cut (PRUNED with ``stopped_by = "timeout"``, not by the pruner) that
+    no trial of ``trials`` continues: ``auto`` queues a continuation of each (all trials
+    given), and each keeps its checkpoint until a continuation has finished (finished given)."""
+    continued = {t.user_attrs.get(RETRY_OF) for t in trials}
+    return [
+        t
+        for t in trials
+        if t.state == TrialState.PRUNED
+        and t.user_attrs.get("stopped_by") == "timeout"
+        and t.number not in continued
+    ]
+
+
 def retry_chain(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> list[int]:
     """Numbers of the trials ``trial`` retries, newest first."""
     by_number = {t.number: t for t in study.get_trials(deepcopy=False)}
