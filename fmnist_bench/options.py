@@ -271,6 +271,14 @@ class ScaleOptions:
             parse=csv(str),
         ),
     )
+    processes: int = field(
+        default=0,
+        metadata=flag(
+            "at most this many processes for a cell's simulated workers, the rest threads "
+            "beside them (each its own study, sampler and claims; one storage cache a process), "
+            "as Optuna's n_jobs packs them; 0: a process each (default)"
+        ),
+    )
     drill_workers: int = field(default=32, metadata=flag("workers of a drill (default 32)"))
     drill_prefill: int = field(
         default=1000, metadata=flag("study size a drill starts from (default 1000)")
@@ -326,8 +334,8 @@ class ScaleOptions:
             )
         if not all(w >= 1 for w in (*self.workers, self.drill_workers, self.trials)):
             raise SearchError("--workers, --drill-workers and --trials: must be at least 1")
-        if not all(p >= 0 for p in (*self.prefill, self.drill_prefill)):
-            raise SearchError("--prefill and --drill-prefill: must be 0 or more")
+        if not all(p >= 0 for p in (*self.prefill, self.drill_prefill, self.processes)):
+            raise SearchError("--prefill, --drill-prefill and --processes: must be 0 or more")
         fields = flag_fields(ScaleOptions)
         for name in ("epoch_s", "stop_s", "outage_s", "grace_s", "cell_timeout_s"):
             if not getattr(self, name) > 0:  # NaN fails too

@@ -68,6 +68,7 @@ COLUMNS = (
     "seconds", "trials_per_s", "longest_gap_s", "lock_wait_ms", "lock_hold_ms",
     "lock_hold_warm_ms", "lock_hold_cpu_ms", "claim_ms", "sampler_ms", "connections",
     "connections_per_worker", "proxy_cpu_s", "worker_rss_mb", "torch_in_workers", "load_average",
+    "processes",
 )  # fmt: skip
 
 
@@ -183,6 +184,13 @@ class Janitor(threading.Thread):
                     self.reaped.append((time.time(), number))
 
 
+def packed(workers: int, processes: int) -> list[range]:
+    """The workers each process runs: as even as can be over at most ``processes`` (0: one
+    process a worker)."""
+    n = min(workers, processes) if processes else workers
+    return [range(j * workers // n, (j + 1) * workers // n) for j in range(n)]
+
+
 def in_trial(log: EventLog, i: int) -> bool:
     """Worker ``i`` holds a RUNNING trial: it claimed one and has not told its end."""
     log.read()
@@ -285,12 +293,20 @@ class Scale:
         target = at_start + opts.trials
         plan_path = folder / "plan.pickle"
         plan_path.write_bytes(pickle.dumps(self.plan(url, name, target, cell.workers, folder)))
+        packs = packed(cell.workers, opts.processes)
         procs = []
-        for i in range(cell.workers):
-            with open(folder / f"w{i}.log", "w") as log:
+        for j, pack in enumerate(packs):
+            with open(folder / f"p{j}.log", "w") as log:
                 procs.append(
                     subprocess.Popen(
-                        [sys.executable, "-m", "fmnist_bench.scale_worker", str(plan_path), str(i)],
+                        [
+                            sys.executable,
+                            "-m",
+                            "fmnist_bench.scale_worker",
+                            str(plan_path),
+                            str(pack[0]),
+                            str(len(pack)),
+                        ],
                         stdout=log,
                         stderr=subprocess.STDOUT,
                         start_new_session=True,
@@ -298,7 +314,7 @@ class Scale:
                 )
         log = EventLog(folder, cell.workers)
         try:
-            record = self._drive(cell, procs, log, proxy, url, name, target, db_url)
+            record = self._drive(cell, procs, packs, log, proxy, url, name, target, db_url)
         finally:
             for p in procs:
                 with contextlib.suppress(ProcessLookupError):
@@ -317,22 +333,24 @@ class Scale:
             storage=cell.storage, workers=cell.workers, prefill=cell.prefill, drill=cell.drill,
             connections_per_worker=None if peak is None else peak / cell.workers,
             prefill_s=fill_s, study_at_start=at_start, load_average=os.getloadavg()[0],
+            processes=len(procs),
         )  # fmt: skip
         return record
 
-    def _drive(self, cell, procs, log, proxy, url, name, target, db_url) -> dict[str, Any]:
+    def _drive(self, cell, procs, packs, log, proxy, url, name, target, db_url) -> dict:
         """Start every worker at once, run the drill when its moment comes, sample the
-        connections and the proxy's CPU; returns what only the driver saw."""
+        connections and the proxy's CPU; returns what only the driver saw. ``procs[j]`` runs
+        the workers ``packs[j]``."""
         opts = self.opts
         ready_by = time.monotonic() + READY_S
         while True:
             log.read()
             ready = sum(any(e["e"] == "ready" for e in es) for es in log.events)
-            if ready == len(procs):
+            if ready == cell.workers:
                 break
             if any(p.poll() is not None for p in procs) or time.monotonic() > ready_by:
                 raise RuntimeError(
-                    f"{len(procs) - ready} workers did not start; see {log.paths[0].parent}"
+                    f"{cell.workers - ready} workers did not start; see {log.paths[0].parent}"
                 )
             time.sleep(0.2)
         janitor = Janitor(db_url if proxy is None else url, name, opts.grace_s)
@@ -351,7 +369,7 @@ class Scale:
                 peak = max(peak, n or 0)
                 next_sample = time.monotonic() + 1.0
             if cell.drill and not drill and done >= DRILL_AT * opts.trials:
-                drill = self._inject(cell.drill, procs, log, proxy, killed)
+                drill = self._inject(cell.drill, procs, packs, log, proxy, killed)
                 if "resume" in drill:
                     resume_at = time.monotonic() + drill.pop("resume")
             if resume_at is not None and time.monotonic() >= resume_at:
@@ -372,38 +390,40 @@ class Scale:
             "exit_codes": sorted(p.returncode for p in procs if p.returncode is not None),
         }
 
-    def _inject(self, drill, procs, log, proxy, killed) -> dict[str, Any]:
-        """The fault, once; returns what it did (``resume``: seconds until it is undone)."""
+    def _inject(self, drill, procs, packs, log, proxy, killed) -> dict[str, Any]:
+        """The fault, once; returns what it did (``resume``: seconds until it is undone).
+        A signal reaches a process, so every worker packed in it."""
         at = time.time()
+        owner = {i: j for j, pack in enumerate(packs) for i in pack}
         if drill == "kill":
-            # Workers inside a trial (claimed, sampling or training): each leaves a RUNNING
-            # trial for the janitor. Under load all may be claiming for a moment: wait.
+            # Processes with a worker inside a trial (claimed, sampling or training): each
+            # leaves a RUNNING trial for the janitor. Under load all may be claiming: wait.
             want = max(1, math.ceil(KILL_SHARE * len(procs)))
             for _ in range(3000):
-                busy = [i for i, p in enumerate(procs) if p.poll() is None and in_trial(log, i)]
+                busy = [
+                    j
+                    for j, p in enumerate(procs)
+                    if p.poll() is None and any(in_trial(log, i) for i in packs[j])
+                ]
                 if len(busy) >= want:
                     break
                 time.sleep(0.01)
-            for i in random.Random(0).sample(busy, min(want, len(busy))):
-                procs[i].kill()
-                killed.append(i)
+            for j in random.Random(0).sample(busy, min(want, len(busy))):
+                procs[j].kill()
+                killed.extend(packs[j])
             return {"at": at, "killed": list(killed)}
         if drill == "stop":
             for _ in range(100_000):  # until a worker is caught holding the lock
                 holders = [
-                    i for i, p in enumerate(procs) if p.poll() is None and log.last(i) == "acq"
+                    i for i in owner if procs[owner[i]].poll() is None and log.last(i) == "acq"
                 ]
                 for i in holders:
-                    os.kill(procs[i].pid, signal.SIGSTOP)
+                    pid = procs[owner[i]].pid
+                    os.kill(pid, signal.SIGSTOP)
                     time.sleep(0.01)
                     if log.last(i) == "acq":
-                        return {
-                            "at": at,
-                            "stopped": i,
-                            "pid": procs[i].pid,
-                            "resume": self.opts.stop_s,
-                        }
-                    os.kill(procs[i].pid, signal.SIGCONT)
+                        return {"at": at, "stopped": i, "pid": pid, "resume": self.opts.stop_s}
+                    os.kill(pid, signal.SIGCONT)
                 time.sleep(0.002)
             return {"at": at, "stopped": None}
         if drill == "restart-db":

@@ -5,9 +5,12 @@ epoch instead of training, reports each epoch, can be pruned, and returns an acc
 depends on its parameters.
 
 Torch-free (nothing here or below imports torch or Lightning), so 64 of them fit in a few
-GiB. Run by ``fmnist_bench.scale`` as ``python -m fmnist_bench.scale_worker PLAN INDEX``:
-``PLAN`` is the pickled ``WorkerPlan``. Each worker appends its events, one JSON object a line,
-to ``<events>/w<INDEX>.jsonl`` as they happen, so a worker that is SIGKILLed leaves its figures.
+GiB. Run by ``fmnist_bench.scale`` as ``python -m fmnist_bench.scale_worker PLAN FIRST
+[COUNT]``: ``PLAN`` is the pickled ``WorkerPlan``; the process runs workers ``FIRST`` to
+``FIRST + COUNT - 1``, one a thread where COUNT > 1, sharing one storage (and its cache of the
+study) as Optuna's ``n_jobs`` threads do. Each worker appends its events, one JSON object a
+line, to ``<events>/w<INDEX>.jsonl`` as they happen, so a worker that is SIGKILLed leaves its
+figures.
 """
 
 from __future__ import annotations
@@ -20,7 +23,9 @@ import pickle
 import random
 import socket
 import sys
+import threading
 import time
+import traceback
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -162,48 +167,46 @@ class FakeObjective:
         return curve[-1]
 
 
-def timed(events: Events):
+_HERE = threading.local()  # the worker this thread is: its events, and whether it claims
+
+
+def timed() -> None:
     """``claim_lock`` and ``claim`` wrapped from outside (the library is not changed): the
     lock's wait and hold (with the holding thread's CPU seconds in it), and a claim's seconds
-    around them, each written as an event."""
+    around them, each written as an event of the worker the calling thread runs."""
     real_lock, real_claim = claim_module.claim_lock, worker_module.claim
-    where = {"in": "tidy"}
 
     @contextlib.contextmanager
     def lock(*args, **kwargs):
+        events, where = _HERE.events, getattr(_HERE, "where", "tidy")
         t0 = time.perf_counter()
         with real_lock(*args, **kwargs) as held:  # whatever the lock yields, passed on
             t1, cpu = time.perf_counter(), time.thread_time()
-            events("acq", wait=t1 - t0, where=where["in"])
+            events("acq", wait=t1 - t0, where=where)
             try:
                 yield held
             finally:  # the holder's own CPU: the hold less its waits for a core and a server
                 hold, cpu = time.perf_counter() - t1, time.thread_time() - cpu
-                events("rel", hold=hold, cpu=cpu, where=where["in"])
+                events("rel", hold=hold, cpu=cpu, where=where)
 
     def claim(*args, **kwargs):
-        where["in"] = "claim"
+        _HERE.where = "claim"
         t0 = time.perf_counter()
         try:
             got = real_claim(*args, **kwargs)
         finally:
-            where["in"] = "tidy"
+            _HERE.where = "tidy"
         number = got.trial.number if got.trial is not None else None
-        events("claim", s=time.perf_counter() - t0, number=number, done=got.done)
+        _HERE.events("claim", s=time.perf_counter() - t0, number=number, done=got.done)
         return got
 
     claim_module.claim_lock, worker_module.claim = lock, claim
 
 
-def main(argv: list[str] | None = None) -> int:
-    plan_path, index = (argv or sys.argv[1:])[:2]
-    plan: WorkerPlan = pickle.loads(Path(plan_path).read_bytes())
-    index = int(index)
-    events = Events(Path(plan.events) / f"w{index}.jsonl")
+def simulate(plan: WorkerPlan, index: int, storage: optuna.storages.BaseStorage) -> None:
+    """Worker ``index``: joins the study, waits for the go, works until the target."""
+    events = _HERE.events = Events(Path(plan.events) / f"w{index}.jsonl")
     events("start", pid=os.getpid())
-    optuna.logging.set_verbosity(optuna.logging.ERROR)
-    timed(events)
-    storage = open_storage(plan.url, retry_s=plan.retry_s)
     study = optuna.load_study(
         study_name=plan.study_name,
         storage=storage,
@@ -214,19 +217,45 @@ def main(argv: list[str] | None = None) -> int:
     while not os.path.exists(plan.go):
         time.sleep(0.05)
     events("go", torch="torch" in sys.modules, lightning="lightning" in sys.modules)
-    with signals_interrupt():
-        ran = work(
-            study,
-            FakeObjective(plan, index, events),
-            target=plan.target,
-            url=plan.url,
-            grace_s=plan.grace_s,
-            retry_s=plan.retry_s,
-            janitor=False,  # as a launcher's workers: the driver is the study's one janitor
-            on_trial=lambda t: events("trial", number=t.number, state=t.state.name),
-        )
+    ran = work(
+        study,
+        FakeObjective(plan, index, events),
+        target=plan.target,
+        url=plan.url,
+        grace_s=plan.grace_s,
+        retry_s=plan.retry_s,
+        janitor=False,  # as a launcher's workers: the driver is the study's one janitor
+        on_trial=lambda t: events("trial", number=t.number, state=t.state.name),
+    )
     events("exit", ran=len(ran), rss_mb=peak_rss_mb())
-    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    plan_path, first, *count = argv or sys.argv[1:]
+    plan: WorkerPlan = pickle.loads(Path(plan_path).read_bytes())
+    indexes = range(int(first), int(first) + int(count[0] if count else 1))
+    optuna.logging.set_verbosity(optuna.logging.ERROR)
+    timed()
+    storage = open_storage(plan.url, retry_s=plan.retry_s)
+    if len(indexes) == 1:
+        with signals_interrupt():
+            simulate(plan, indexes[0], storage)
+        return 0
+    failed: list[int] = []
+
+    def one(index: int) -> None:
+        try:
+            simulate(plan, index, storage)
+        except BaseException:  # as a worker process would: its traceback, a failed exit
+            traceback.print_exc()
+            failed.append(index)
+
+    threads = [threading.Thread(target=one, args=(i,), name=f"sim-{i}") for i in indexes]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":

@@ -186,8 +186,10 @@ def _scale(data: dict[str, Any]) -> str:
         )
         cpu = "-" if c["proxy_cpu_s"] is None else f"{c['proxy_cpu_s']:.0f}"
         rate = "-" if c["trials_per_s"] is None else f"{c['trials_per_s']:.1f}"
+        shared = c.get("processes", c["workers"])  # files before --processes: one a worker
+        workers = c["workers"] if shared == c["workers"] else f"{c['workers']} in {shared}"
         lines.append(
-            f"| {c['storage']} | {c['workers']} | {c['study_at_start']:,} | {c['drill'] or ''} "
+            f"| {c['storage']} | {workers} | {c['study_at_start']:,} | {c['drill'] or ''} "
             f"| {rate} | {_ms(c['lock_wait_ms'])} | {_ms(c['lock_hold_ms'])} "
             f"| {_ms(c['lock_hold_warm_ms'])} | {_ms(c.get('lock_hold_cpu_ms'))} "
             f"| {_ms(c['sampler_ms'])} | {conns} | {cpu} "

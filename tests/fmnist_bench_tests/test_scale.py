@@ -43,11 +43,19 @@ def cells(bench, tmp_path, *args: str) -> list[dict]:
 
 @pytest.mark.slow
 def test_a_cell_on_postgresql_and_on_sqlite_through_the_proxy(bench, tmp_path):
-    args = ("--storages", "postgresql,sqlite-proxy", "--workers", "3")
+    # Three workers in two processes: worker 0 alone in one, 1 and 2 threads of the other.
+    args = ("--storages", "postgresql,sqlite-proxy", "--workers", "3", "--processes", "2",
+            "--work-dir", tmp_path / "work")  # fmt: skip
     direct, proxied = cells(bench, tmp_path, *args)
-    assert direct["storage"] == "postgresql" and direct["connections"] >= 3
-    assert direct["proxy_cpu_s"] is None and direct["exit_codes"] == [0, 0, 0]
+    assert direct["storage"] == "postgresql" and direct["connections"] >= 2
+    assert direct["proxy_cpu_s"] is None and direct["exit_codes"] == [0, 0]
     assert proxied["storage"] == "sqlite-proxy" and proxied["proxy_cpu_s"] > 0
+    for folder in (tmp_path / "work").glob("cell-*"):
+        pids = [json.loads((folder / f"w{i}.jsonl").read_text().splitlines()[0])["pid"]
+                for i in range(3)]  # fmt: skip
+        assert pids[0] != pids[1] == pids[2]
+    for c in (direct, proxied):
+        assert c["processes"] == 2 and c["ran"] == 10
 
     # As if cut short before its end, one cell from an earlier commit: the same command keeps
     # both cells, runs neither again (the second would run as the first ran) and ends the file.
