@@ -12,12 +12,15 @@ dependencies, not a checkout. A child process,
 not the worker loop inside the actor: the loop's signal handling (a signal marks the running
 trial FAIL) needs a process's main thread, which a threaded actor's methods do not run on;
 and a child makes a Ray worker behave exactly as a local one, tested by the same suite.
-A node lost with its workers, or a worker process that exits as infrastructure fails (a
-device fault, a kill by the kernel): Ray restarts the actor (up to ``MAX_RESTARTS`` times) and
-retries its task, and the new child joins the study; the lost trial is failed after the
-heartbeat grace and retried from its last checkpoint when ``--out`` is on storage every node
-sees. The device follows ``--gpus-per-worker``: at 0 a worker sees no GPU and trains on the
-CPU, so no actor uses a GPU Ray has not given it.
+A worker process that exits leaving its trial RUNNING (killed, or its last write cut off):
+the actor, which saw it exit, fails that trial at once and queues its retry, as the local
+launcher does. A node lost with its workers, or a worker process that exits as infrastructure
+fails (a device fault, a kill by the kernel): Ray restarts the actor (up to ``MAX_RESTARTS``
+times) and retries its task, and the new child joins the study; a trial lost with its node
+(no actor left to see it) is failed after the heartbeat grace. Either is retried from its last
+checkpoint when ``--out`` is on storage every node sees. The device follows
+``--gpus-per-worker``: at 0 a worker sees no GPU and trains on the CPU, so no actor uses a GPU
+Ray has not given it.
 """
 
 from __future__ import annotations
@@ -45,7 +48,9 @@ from search.run.join import command
 from search.run.launcher import check_exits
 from search.run.objective import NODE_ENV
 from search.run.plan import RunPlan
-from search.storage.claim import tidy
+from search.storage.claim import reap_exited, tidy
+from search.storage.liveness import worker_id
+from search.storage.open import open_storage
 from search.storage.retry import StorageLost
 from search.trials import finished_count
 
@@ -75,11 +80,18 @@ class Worker:
 
     def __init__(self) -> None:
         self.proc: subprocess.Popen | None = None
-        self.stopping = False
+        self.stopping: str | None = None  # the signal ``stop`` sent
 
-    def run(self, argv: list[str], env: dict[str, str], hide_gpus: bool = False) -> int:
+    def run(
+        self,
+        argv: list[str],
+        env: dict[str, str],
+        hide_gpus: bool = False,
+        study: tuple[str, str, float] | None = None,
+    ) -> int:
         """The worker process ``argv`` run to its end; its exit code. ``hide_gpus``: the
-        actor holds no GPU, so its process sees none."""
+        actor holds no GPU, so its process sees none. ``study`` (URL, name, storage retry
+        seconds): where a trial it left RUNNING is failed once it exited."""
         import ray  # an optional extra (`fmnist-search[ray]`), heavy to import
 
         node = os.environ.get(NODE_ENV) or (
@@ -93,14 +105,33 @@ class Worker:
             [sys.executable, *argv[1:]], env=child_env, preexec_fn=_child_signals
         )
         code = self.proc.wait()
+        if code != 0 and study is not None:
+            self._reap(study, code)
         if code in INFRASTRUCTURE_EXITS and not self.stopping:
             # Dying is how an actor asks Ray for a fresh process: Ray restarts it and retries
             # this task; a normal return would end the worker for good.
             os._exit(code if code > 0 else 1)
         return code
 
+    def _reap(self, study: tuple[str, str, float], code: int) -> None:
+        """Fail the trial the exited child left RUNNING, with how it ended, and queue its
+        retry: this actor saw the exit, so nobody waits out the heartbeat grace."""
+        url, name, retry_s = study
+        how = f"interrupted by {self.stopping}; " if self.stopping else ""
+        pid = self.proc.pid
+        exited = {worker_id(pid): f"{how}its worker (pid {pid}) exited with code {code}"}
+        with contextlib.suppress(StorageLost):  # an outage: the driver's grace reaps it later
+            stored = optuna.load_study(study_name=name, storage=open_storage(url, retry_s=retry_s))
+            if reaped := reap_exited(stored, url, exited, retry_s=retry_s):
+                print(
+                    f"trial(s) {', '.join(map(str, reaped))} left RUNNING by worker pid {pid} "
+                    f"(exit code {code}): failed, retries queued",
+                    file=sys.stderr,
+                    flush=True,
+                )
+
     def stop(self, signum: int) -> None:
-        self.stopping = True
+        self.stopping = signal.Signals(signum).name
         if self.proc is not None and self.proc.poll() is None:
             self.proc.send_signal(signum)
 
@@ -199,6 +230,7 @@ def launch(plan: RunPlan, url: str, stored: optuna.Study) -> optuna.Study:
             command(url, stored.study_name, i, placement.ray_device),
             env,
             hide_gpus=not placement.gpus_per_worker,
+            study=(url, stored.study_name, plan.storage_retry_s),
         )
         for i, w in enumerate(workers)
     ]

@@ -4,6 +4,7 @@ named worker actors are on the cluster already."""
 
 from __future__ import annotations
 
+import os
 import signal
 import time
 
@@ -11,6 +12,7 @@ import pytest
 from optuna.trial import TrialState
 
 from search.run.faults import ENV as FAULTS
+from search.storage.liveness import WORKER_KEY
 from tests.testing import load, run_args, run_process, smallest, start_process
 
 # One two-node cluster for the session: pyproject's --dist loadfile runs this file's tests in
@@ -92,13 +94,25 @@ def test_lost_node_trial_resumes_on_the_other(cluster, join, postgresql, study_n
 def test_ctrl_c_then_resume_through_the_grpc_proxy_on_both_nodes(
     cluster, join, postgresql, proxy, study_name, tmp_path
 ):
-    """Four workers through the storage proxy; Ctrl-C on the driver while trial 4 stalls
-    leaves nothing RUNNING; the same command again finishes the study on both nodes."""
+    """Four workers through the storage proxy; a worker process killed in trial 3 has that
+    trial failed at once by its actor, not after the grace; Ctrl-C on the driver while trial 4
+    stalls leaves nothing RUNNING; the same command again finishes the study on both nodes."""
     join("second")
     args = [*run_args(smallest(tmp_path), proxy, study_name, tmp_path, "--n-trials", "12")]
     args += ["--ray", cluster.address, "--workers", "4"]
-    proc = start_process(*args, env={FAULTS: "stall@4"}, log=tmp_path / "first.log")
-    wait_for(lambda trials: 4 in running(trials), proxy, study_name, tmp_path / "first.log")
+    proc = start_process(*args, env={FAULTS: "stall@3,stall@4"}, log=tmp_path / "first.log")
+    trials = wait_for(
+        lambda trials: {3, 4} <= set(running(trials)), proxy, study_name, tmp_path / "first.log"
+    )
+    pid = int(trials[3].system_attrs[WORKER_KEY].rpartition("/")[2])
+    os.kill(pid, signal.SIGKILL)  # the default grace is 150 s: well past this wait
+    killed = wait_for(
+        lambda trials: trials[3].state == TrialState.FAIL, proxy, study_name,
+        tmp_path / "first.log", timeout=60,
+    )[3]  # fmt: skip
+    assert killed.user_attrs["fail_reason"] == (
+        f"worker lost: its worker (pid {pid}) exited with code -9"
+    )
     # The workers are named actors: the same study started again meanwhile is refused before
     # it touches the study, so the plan the running workers read stays theirs.
     plan = load(postgresql, study_name).user_attrs["run_plan"]
