@@ -187,7 +187,7 @@ def _scale(data: dict[str, Any]) -> str:
         cpu = "-" if c["proxy_cpu_s"] is None else f"{c['proxy_cpu_s']:.0f}"
         rate = "-" if c["trials_per_s"] is None else f"{c['trials_per_s']:.1f}"
         shared = c.get("processes", c["workers"])  # files before --processes: one a worker
-        workers = c["workers"] if shared == c["workers"] else f"{c['workers']} in {shared}"
+        workers = c["workers"] if shared == c["workers"] else f"{c['workers']} ({shared} processes)"
         lines.append(
             f"| {c['storage']} | {workers} | {c['study_at_start']:,} | {c['drill'] or ''} "
             f"| {rate} | {_ms(c['lock_wait_ms'])} | {_ms(c['lock_hold_ms'])} "
@@ -321,6 +321,13 @@ REGIONS: dict[str, Region] = {
         "docs/results/scale.json",
         "fmnist-bench scale --storages postgresql,postgresql-proxy --workers 8,32,64 "
         "--prefill 0,1000,10000 --trials 100 --epoch-s 10 --json docs/results/scale.json",
+        _scale,
+    ),
+    "scale-10k": Region(
+        "docs/results/scale-10k.json",
+        "fmnist-bench scale --storages postgresql,postgresql-proxy --workers 32,64 "
+        "--prefill 10000 --processes 8 --trials 100 --epoch-s 10 "
+        "--json docs/results/scale-10k.json",
         _scale,
     ),
     "scale-drills": Region(
