@@ -191,13 +191,16 @@ def packed(workers: int, processes: int) -> list[range]:
     return [range(j * workers // n, (j + 1) * workers // n) for j in range(n)]
 
 
-def in_trial(log: EventLog, i: int) -> bool:
-    """Worker ``i`` holds a RUNNING trial: it claimed one and has not told its end."""
+def in_trial(log: EventLog, i: int, window_s: float) -> bool:
+    """Worker ``i`` began its trial's training (the config drawn) less than ``window_s`` ago:
+    killed now, it surely leaves that trial RUNNING. A worker near its trial's end might
+    finish the trial between this look and the kill (its end event written after the trial
+    is told), and leave nothing for the janitor."""
     log.read()
     for e in reversed(log.events[i]):
-        if e["e"] == "claim":
-            return e["number"] is not None
-        if e["e"] == "trial":
+        if e["e"] == "sample":
+            return time.time() - e["t"] < window_s
+        if e["e"] in ("claim", "trial"):  # claimed but not yet drawn, or between trials
             return False
     return False
 
@@ -396,14 +399,16 @@ class Scale:
         at = time.time()
         owner = {i: j for j, pack in enumerate(packs) for i in pack}
         if drill == "kill":
-            # Processes with a worker inside a trial (claimed, sampling or training): each
-            # leaves a RUNNING trial for the janitor. Under load all may be claiming: wait.
+            # Processes with a worker early in its first epoch (pruning and the trial's end
+            # come later): each leaves a RUNNING trial for the janitor. Under load all may
+            # be claiming: wait.
             want = max(1, math.ceil(KILL_SHARE * len(procs)))
+            window = self.opts.epoch_s / 2
             for _ in range(3000):
                 busy = [
                     j
                     for j, p in enumerate(procs)
-                    if p.poll() is None and any(in_trial(log, i) for i in packs[j])
+                    if p.poll() is None and any(in_trial(log, i, window) for i in packs[j])
                 ]
                 if len(busy) >= want:
                     break
