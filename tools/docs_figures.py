@@ -330,6 +330,12 @@ REGIONS: dict[str, Region] = {
         "--json docs/results/scale-10k.json",
         _scale,
     ),
+    "scale-2min": Region(
+        "docs/results/scale-2min.json",
+        "fmnist-bench scale --storages postgresql,postgresql-proxy --workers 64 --prefill 0 "
+        "--processes 8 --trials 200 --epoch-s 60 --json docs/results/scale-2min.json",
+        _scale,
+    ),
     "scale-drills": Region(
         "docs/results/scale-drills.json",
         "fmnist-bench scale --workers '' --drill-prefill 300 --drills kill,restart-proxy,"
