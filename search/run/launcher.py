@@ -20,7 +20,7 @@ from search.run.orphans import LAUNCHER_ENV
 from search.run.plan import Placement, RunPlan
 from search.storage import StorageLost, open_storage
 from search.storage.claim import reap_exited, tidy
-from search.storage.liveness import worker_id
+from search.storage.liveness import exited
 from search.trials import finished_count
 
 POLL_S = 5.0  # how often the launcher reads the study's progress and reaps dead workers' trials
@@ -91,13 +91,10 @@ def launch(plan: RunPlan, url: str, stored: optuna.Study, devs: list[str]) -> op
         gone = [p for p in every if p.returncode is not None and p.pid not in looked]
         if not gone:
             return
-        how = f"interrupted by {forwarded[0]}; " if forwarded else ""
-        exited = {
-            worker_id(p.pid): f"{how}its worker (pid {p.pid}) exited with code {p.returncode}"
-            for p in gone
-        }
+        sent = forwarded[0] if forwarded else None
+        ended = dict(exited(p.pid, p.returncode, sent) for p in gone)
         with contextlib.suppress(StorageLost):  # an outage: the grace reaps them later
-            if reaped := reap_exited(stored, url, exited, retry_s=plan.storage_retry_s):
+            if reaped := reap_exited(stored, url, ended, retry_s=plan.storage_retry_s):
                 print(
                     f"trial(s) {', '.join(map(str, reaped))} left RUNNING by an exited "
                     "worker: failed, retries queued",

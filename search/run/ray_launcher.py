@@ -49,7 +49,7 @@ from search.run.launcher import check_exits
 from search.run.objective import NODE_ENV
 from search.run.plan import RunPlan
 from search.storage.claim import reap_exited, tidy
-from search.storage.liveness import worker_id
+from search.storage.liveness import exited
 from search.storage.open import open_storage
 from search.storage.retry import StorageLost
 from search.trials import finished_count
@@ -117,12 +117,11 @@ class Worker:
         """Fail the trial the exited child left RUNNING, with how it ended, and queue its
         retry: this actor saw the exit, so nobody waits out the heartbeat grace."""
         url, name, retry_s = study
-        how = f"interrupted by {self.stopping}; " if self.stopping else ""
         pid = self.proc.pid
-        exited = {worker_id(pid): f"{how}its worker (pid {pid}) exited with code {code}"}
+        ended = dict([exited(pid, code, self.stopping)])
         with contextlib.suppress(StorageLost):  # an outage: the driver's grace reaps it later
             stored = optuna.load_study(study_name=name, storage=open_storage(url, retry_s=retry_s))
-            if reaped := reap_exited(stored, url, exited, retry_s=retry_s):
+            if reaped := reap_exited(stored, url, ended, retry_s=retry_s):
                 print(
                     f"trial(s) {', '.join(map(str, reaped))} left RUNNING by worker pid {pid} "
                     f"(exit code {code}): failed, retries queued",

@@ -56,6 +56,14 @@ def worker_id(pid: int | None = None) -> str:
     return f"{socket.gethostname()}/{pid or os.getpid()}"
 
 
+def exited(pid: int, code: int, sent: str | None = None) -> tuple[str, str]:
+    """(worker id, how it ended) of a worker process on this machine that exited with
+    ``code``, after its parent sent it the signal named ``sent``: an item of the ``workers``
+    that ``reap_orphans`` fails the trials of."""
+    how = f"interrupted by {sent}; " if sent else ""
+    return worker_id(pid), f"{how}its worker (pid {pid}) exited with code {code}"
+
+
 def beat_interval(grace_s: float) -> float:
     """Three beats in every grace, at most one per ``HEARTBEAT_S``."""
     return min(HEARTBEAT_S, grace_s / 3)

@@ -16,6 +16,7 @@ from search.storage.liveness import (
     RETRY_OF,
     WORKER_KEY,
     Heartbeat,
+    exited,
     reap_stale,
     retry_chain,
     stale,
@@ -89,10 +90,14 @@ def test_a_launcher_fails_the_trials_of_its_exited_worker_at_once(
     for trial in (dead, told):
         storage.set_trial_system_attr(trial._trial_id, WORKER_KEY, worker_id(4_000_000))
     study.tell(told, 0.5)
-    exited = {worker_id(4_000_000): "its worker (pid 4000000) exited with code -9"}
+    ended = {worker_id(4_000_000): "its worker (pid 4000000) exited with code -9"}
+    assert dict([exited(4_000_000, -9)]) == ended  # as the launcher and a Ray actor say it
+    assert exited(4_000_000, 1, "SIGTERM")[1] == (
+        "interrupted by SIGTERM; its worker (pid 4000000) exited with code 1"
+    )
 
-    assert reap_exited(study, storage_url, exited, retry_s=5) == [dead.number]
-    assert reap_exited(study, storage_url, exited, retry_s=5) == []  # once only
+    assert reap_exited(study, storage_url, ended, retry_s=5) == [dead.number]
+    assert reap_exited(study, storage_url, ended, retry_s=5) == []  # once only
 
     by_number = {t.number: t for t in study.get_trials()}
     assert by_number[alive.number].system_attrs[WORKER_KEY] == worker_id()
