@@ -174,6 +174,10 @@ class BenchOptions:
         )
 
 
+# ``fmnist-bench baselines --methods``: ours, then what a user would do instead.
+BASELINE_METHODS = ("ours", "recipe", "random", "one-epoch", "optuna")
+
+
 @dataclass(frozen=True)
 class BaselinesOptions:
     """``fmnist-bench baselines``: ours (``auto``) against what a user would do instead with
@@ -186,6 +190,20 @@ class BaselinesOptions:
     )
     repeats: int = field(
         default=1, metadata=flag("runs of every method, interleaved; mean +- std (default 1)")
+    )
+    methods: tuple[str, ...] = field(
+        default=tuple(BASELINE_METHODS),
+        metadata=flag(
+            f"comma-separated methods, from {', '.join(BASELINE_METHODS)} (default all)",
+            parse=csv(str),
+        ),
+    )
+    seeds: int = field(
+        default=1,
+        metadata=flag(
+            "seeds of each method's final training: the first in its budget, the others "
+            "after it and outside it, for the test's mean over seeds (default 1)"
+        ),
     )
     top_k: int = field(
         default=3, metadata=flag("configs the one-epoch baseline trains to the end (default 3)")
@@ -215,10 +233,16 @@ class BaselinesOptions:
     def __post_init__(self) -> None:
         if not self.budget_s > 0:
             raise SearchError("--budget: give a positive duration such as 15m, 1h or 900s")
-        for name in ("repeats", "top_k", "images"):
+        for name in ("repeats", "seeds", "top_k", "images"):
             value = getattr(self, name)
             if value is not None and value < 1:
                 raise SearchError(f"--{name.replace('_', '-')} {value}: must be at least 1")
+        unknown = [m for m in self.methods if m not in BASELINE_METHODS] or not self.methods
+        if unknown:
+            raise SearchError(
+                f"--methods {','.join(self.methods)!r}: give one or more of "
+                f"{', '.join(BASELINE_METHODS)}"
+            )
 
 
 SCALE_STORAGES = ("postgresql", "postgresql-proxy", "redis", "sqlite-proxy")

@@ -97,21 +97,33 @@ def _stat(stat: dict[str, float | None], spec: str) -> str:
 
 
 def _baselines(data: dict[str, Any]) -> str:
-    """``fmnist-bench baselines``: each method's whole budget, its final training included."""
+    """``fmnist-bench baselines``: each method's whole budget, its final training included;
+    with ``--seeds`` over 1, the test's mean +- std over the final training's seeds too."""
     m, b = data["machine"], data["baselines"]
     busy = "unknown" if m["cpu_busy"] is None else f"{m['cpu_busy']:.0%}"
+    seeds = b.get("seeds", 1)
+    seeded = seeds > 1
     lines = [
         f"{m['cpu']}, {m['cores']} cores, busy with other work before the run: {busy}; "
         f"{b['budget_s'] / 60:g} minutes for each method; {b['repeats']} repeat(s), mean +- std "
-        "where more than one.",
+        "where more than one."
+        + (
+            f" The final training of each method with {seeds} seeds: the first in its budget "
+            "(the test column), the others after it and outside it."
+            if seeded
+            else ""
+        ),
         "",
-        "| method | wall s | trials | validation | test | parameters |",
-        "|---|---:|---:|---:|---:|---:|",
+        "| method | wall s | trials | validation | test |"
+        + (f" test, {seeds} seeds |" if seeded else "")
+        + " parameters |",
+        "|---|---:|---:|---:|---:|" + ("---:|" if seeded else "") + "---:|",
     ]
     lines += [
         f"| {method} | {_stat(s['wall_s'], '.0f')} | {_stat(s['trials'], '.0f')} | "
         f"{_stat(s['val_acc'], '.4f')} | {_stat(s['test_acc'], '.4f')} | "
-        f"{_stat(s['params'], ',.0f')} |"
+        + (f"{_stat(s['test_seeds'], '.4f')} | " if seeded else "")
+        + f"{_stat(s['params'], ',.0f')} |"
         for method, s in b["summary"].items()
     ]
     return "\n".join(lines)

@@ -15,6 +15,7 @@ and its chosen model is scored once on the test set.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import statistics
 import time
@@ -25,12 +26,13 @@ from typing import Any
 
 import tomli_w
 
-from fmnist.config import full_train_config, stretch
+from fmnist.config import full_train_config, replace, stretch
 from fmnist.record import train_run
 from fmnist_bench import optuna_recipe
 from fmnist_bench.bench import show
 from fmnist_bench.options import BaselinesOptions
 from search.auto import AutoOptions, auto
+from search.auto.pipeline import extra_seeds
 from search.auto.plan import Split
 from search.auto.probe import TRAIN_IMAGES, probe_epoch_seconds, recipe_config
 from search.results.anytime import Curve, anytime_curve, draw_anytime
@@ -38,7 +40,15 @@ from search.storage import load_study
 from search.study import resolve
 from search.study.preset import preset_path
 
-COLUMNS = ("method", "wall_s", "trials", "val_acc", "test_acc", "params")
+COLUMNS = ("method", "wall_s", "trials", "val_acc", "test_acc", "test_seeds", "params")
+# Each method's label in the table, by its name in ``--methods`` (``BASELINE_METHODS``).
+LABELS = {
+    "ours": "ours (auto)",
+    "recipe": "recipe, whole budget",
+    "random": "random search",
+    "one-epoch": "one-epoch top-K",
+    "optuna": "optuna recipe",
+}
 RECIPE_RESERVE_S = 2.0  # the recipe's scoring after its training
 # The one-epoch baseline's shares: one-epoch trials, the top K to the end, the final training.
 TOP_K_SPLIT = Split(0.40, 0.25, 0.35, 0, "one-epoch top-K: fixed shares")
@@ -73,15 +83,18 @@ class Methods:
         )
 
     def table(self) -> dict[str, Callable[[int], tuple[dict[str, Any], Curve]]]:
-        return {
-            "ours (auto)": lambda r: self.auto("ours", self.opts.study, r),
-            "recipe, whole budget": self.recipe,
-            "random search": lambda r: self.auto("random", str(self.random), r),
-            f"one-epoch top-{self.opts.top_k}": lambda r: self.auto(
+        """The methods ``--methods`` names, by their labels, in ``METHODS``' order."""
+        measures = {
+            "ours": lambda r: self.auto("ours", self.opts.study, r),
+            "recipe": self.recipe,
+            "random": lambda r: self.auto("random", str(self.random), r),
+            "one-epoch": lambda r: self.auto(
                 "one-epoch", str(self.one_epoch), r, split=self._top_k_split()
             ),
-            "optuna recipe": self.optuna,
+            "optuna": self.optuna,
         }
+        label = LABELS | {"one-epoch": f"one-epoch top-{self.opts.top_k}"}
+        return {label[m]: measures[m] for m in LABELS if m in self.opts.methods}
 
     def _top_k_split(self) -> Split:
         # "to the end": the top K at the study's epochs (the variant's trials train one).
@@ -96,6 +109,7 @@ class Methods:
             study=study,
             storage=url,
             study_name=name,
+            seed=self.study.preset.sampler.seed + repeat,  # repeats sample afresh
             out_dir=str(self.work / name),
             final_images=self.opts.images,
             data_dir=self.opts.data_dir,
@@ -106,11 +120,17 @@ class Methods:
         result = auto(opts)
         wall = time.perf_counter() - begin
         card, stored = result["card"], load_study(name, url)
+        tests = [card["test_acc"]["mean"]]
+        if self.opts.seeds > 1:  # after the wall is taken: outside the budget
+            more = dataclasses.replace(opts, seeds=self.opts.seeds - 1)
+            extra = extra_seeds(more, self.work / name, url, card)
+            tests = list(extra["per_seed"].values())
         row = {
             "wall_s": wall,
             "trials": len(stored.trials),
             "val_acc": card["search_val_acc"],
-            "test_acc": card["test_acc"]["mean"],
+            "test_acc": tests[0],
+            "test_seeds": tests,
             "params": card["params"],
         }
         return row, anytime_curve(stored)
@@ -125,21 +145,28 @@ class Methods:
         left = self.opts.budget_s - (time.perf_counter() - begin) - RECIPE_RESERVE_S
         epochs = max(1, math.floor(left / epoch_s))
         final = full_train_config(stretch(config, epochs), subset=self.opts.images)
-        metrics, _ = train_run(
-            final,
-            self.work / f"recipe-{repeat}",
-            data_dir=self.opts.data_dir,
-            device=self.device,
-            full_train=True,
-            evaluate_test=True,
-            provenance={"baseline": "the preset's first recipe, no search", "epochs": epochs},
-        )
+        first = final.seed + repeat * self.opts.seeds  # repeats train afresh
+        runs = []
+        for seed in range(self.opts.seeds):  # the first in the budget, the others after it
+            metrics, _ = train_run(
+                replace(final, seed=first + seed),
+                self.work / (f"recipe-{repeat}" + (f"-seed-{first + seed}" if seed else "")),
+                data_dir=self.opts.data_dir,
+                device=self.device,
+                full_train=True,
+                evaluate_test=True,
+                provenance={"baseline": "the preset's first recipe, no search", "epochs": epochs},
+            )
+            runs.append(metrics)
+            if seed == 0:
+                wall = time.perf_counter() - begin
         row = {
-            "wall_s": time.perf_counter() - begin,
+            "wall_s": wall,
             "trials": 0,
             "val_acc": None,  # trained on every image: nothing held out
-            "test_acc": metrics["test_acc"],
-            "params": metrics["params"],
+            "test_acc": runs[0]["test_acc"],
+            "test_seeds": [m["test_acc"] for m in runs],
+            "params": runs[0]["params"],
         }
         return row, []
 
@@ -159,6 +186,7 @@ class Methods:
             "trials": len(done.study.trials),
             "val_acc": done.best.value,
             "test_acc": test_acc,
+            "test_seeds": None,  # no final training: its model is one trial's
             "params": sum(p.numel() for p in model.parameters()),
         }
         return row, anytime_curve(done.study)
@@ -174,6 +202,14 @@ def mean_std(values: list[float | None]) -> dict[str, float | None]:
     }
 
 
+def summarise(rows: list[dict[str, Any]]) -> dict[str, dict[str, float | None]]:
+    """Mean +- std of each column over the repeats; ``test_seeds`` over every seed of every
+    repeat (None where the method has no final training)."""
+    stats = {key: mean_std([r[key] for r in rows]) for key in COLUMNS[1:] if key != "test_seeds"}
+    seeds = [acc for r in rows for acc in r["test_seeds"] or ()]
+    return stats | {"test_seeds": mean_std(seeds)}
+
+
 def run(opts: BaselinesOptions, device: str, work: Path, figure: Path) -> dict[str, Any]:
     """Every method ``opts.repeats`` times, interleaved (a shared machine's drift then hits
     every method alike); the table printed, the anytime curves of the first repeat drawn to
@@ -187,14 +223,20 @@ def run(opts: BaselinesOptions, device: str, work: Path, figure: Path) -> dict[s
             row, curve = measure(repeat)
             runs.setdefault(method, []).append({"method": method, **row})
             curves.setdefault(method, curve)
-    summary = {
-        method: {key: mean_std([r[key] for r in rows]) for key in COLUMNS[1:]}
-        for method, rows in runs.items()
-    }
+    summary = {method: summarise(rows) for method, rows in runs.items()}
     show(
         f"baselines: {opts.budget_s:g} s each, final training included; test scored once per "
-        f"run; mean +- std over {opts.repeats} repeat(s)",
-        ["method", "wall s", "trials", "validation", "test", "parameters"],
+        f"run; mean +- std over {opts.repeats} repeat(s); test, {opts.seeds} seed(s): the "
+        "final training's seeds, the first in the budget and the others after it",
+        [
+            "method",
+            "wall s",
+            "trials",
+            "validation",
+            "test",
+            f"test, {opts.seeds} seed(s)",
+            "parameters",
+        ],  # fmt: skip
         [[method, *(_cell(summary[method][k]) for k in COLUMNS[1:])] for method in runs],
     )
     title = f"best validation accuracy against wall time, {opts.budget_s:g} s each"
@@ -204,6 +246,7 @@ def run(opts: BaselinesOptions, device: str, work: Path, figure: Path) -> dict[s
         "baselines": {
             "budget_s": opts.budget_s,
             "repeats": opts.repeats,
+            "seeds": opts.seeds,
             "columns": list(COLUMNS),
             "runs": runs,
             "summary": summary,

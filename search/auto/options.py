@@ -7,6 +7,7 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
+from search import flags
 from search.auto.budget import text
 from search.auto.plan import Split
 from search.errors import SearchError
@@ -48,6 +49,10 @@ class AutoOptions:
             "extra seeds of the final training, after the budget and outside it, for the "
             "card's mean +- std (default 0)"
         ),
+    )
+    seed: int | None = field(
+        default=None,
+        metadata=flag("the search's sampler seed (default: the preset's)", parse=flags.seed),
     )
     storage: str | None = field(default=None, metadata=flag(STORAGE_HELP))
     study_name: str | None = field(

@@ -108,6 +108,7 @@ def auto(opts: AutoOptions, *, started_s_ago: float = 0.0, log=print) -> dict[st
         study=opts.study,
         storage=opts.storage,
         study_name=name,
+        seed=opts.seed,
         out_dir=str(out / "search"),
         data_dir=opts.data_dir,
         device=opts.device,

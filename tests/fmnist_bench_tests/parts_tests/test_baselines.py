@@ -1,5 +1,6 @@
 """`fmnist-bench baselines` on a budget of seconds: every method runs once, is scored once on
-the test set, and the JSON holds every column of every method; bad options are one line."""
+the test set (its final training's extra seeds after its wall is taken), and the JSON holds
+every column of every method; ``--methods`` runs only those named; bad options are one line."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from fmnist.config import load_toml
 from search.study import lockbox
 from tests.testing import AUTO_IN_TESTS, load, write_preset
 from tools import docs_figures
@@ -23,7 +25,7 @@ def test_every_method_is_scored_once_and_written(bench, tmp_path: Path, data_dir
     out, work = tmp_path / "b.json", tmp_path / "work"
     result = bench(
         "baselines", "--budget", "8s", "--study", preset, "--top-k", 2, "--images", 2000,
-        "--json", out, "--work-dir", work, "--data-dir", data_dir, "--device", "cpu",
+        "--seeds", 2, "--json", out, "--work-dir", work, "--data-dir", data_dir, "--device", "cpu",
     )  # fmt: skip
     assert result.code == 0, result.log
     figures = json.loads(out.read_text())
@@ -34,9 +36,17 @@ def test_every_method_is_scored_once_and_written(bench, tmp_path: Path, data_dir
         assert set(runs[0]) == set(found["columns"]), method
         assert 0.0 <= runs[0]["test_acc"] <= 1.0 and runs[0]["params"] > 0
         assert runs[0]["wall_s"] > 0
+        seeds = runs[0]["test_seeds"]
+        if method == "optuna recipe":  # no final training: its model is one trial's
+            assert seeds is None
+        else:  # the in-budget seed first, then one more, each scored once
+            assert len(seeds) == 2 and seeds[0] == runs[0]["test_acc"], method
     assert found["runs"]["recipe, whole budget"][0]["val_acc"] is None  # nothing held out
-    for name in SEARCHES.values():  # each search's winner: one opening, on its study
-        assert len(lockbox.openings(load(f"sqlite:///{work}/{name}.db", name))) == 1
+    assert (work / "recipe-0-seed-1" / "metrics.json").is_file()
+    for name in ("ours-0", "random-0", "one-epoch-0"):
+        assert (work / name / "extra-seeds" / "model_card.json").is_file(), name
+    for name in SEARCHES.values():  # each search's winner: one opening a seed, on its study
+        assert len(lockbox.openings(load(f"sqlite:///{work}/{name}.db", name))) == 2
     assert Path(found["figure"]).read_bytes()[:4] == b"\x89PNG"
     assert {"machine", "options", "argv", "seconds"} <= figures.keys()
     for method in METHODS:
@@ -44,9 +54,35 @@ def test_every_method_is_scored_once_and_written(bench, tmp_path: Path, data_dir
     # RESULTS.md's table, from this JSON: a row per method with its test accuracy.
     table = docs_figures._baselines(figures)
     line = docs_figures._baselines_line(figures)  # README's headline
+    assert "test, 2 seeds |" in table
     for method, stat in found["summary"].items():
         assert f"| {method} |" in table and f"{stat['test_acc']['mean']:.4f}" in table
+        if method != "optuna recipe":
+            seeds = found["runs"][method][0]["test_seeds"]
+            assert stat["test_seeds"]["mean"] == pytest.approx(sum(seeds) / 2)
         assert f"{method} {100 * stat['test_acc']['mean']:.2f}%" in line
+
+
+@pytest.mark.slow
+def test_methods_runs_only_those_named(bench, tmp_path: Path, data_dir: Path) -> None:
+    preset = write_preset(tmp_path / "tinyb.toml", **AUTO_IN_TESTS)
+    out, work = tmp_path / "b.json", tmp_path / "work"
+    result = bench(
+        "baselines", "--budget", "4s", "--study", preset, "--methods", "recipe",
+        "--repeats", 2, "--images", 2000, "--json", out, "--work-dir", work, "--data-dir", data_dir,
+        "--device", "cpu",
+    )  # fmt: skip
+    assert result.code == 0, result.log
+    found = json.loads(out.read_text())["baselines"]
+    assert list(found["runs"]) == ["recipe, whole budget"]
+    for run in found["runs"]["recipe, whole budget"]:
+        assert run["test_seeds"] == [run["test_acc"]]
+    assert sorted(p.name for p in work.iterdir()) == ["recipe-0", "recipe-1",
+                                                       "tinyb-one-epoch.toml",
+                                                       "tinyb-random.toml"]  # fmt: skip
+    # each repeat trains afresh: its own seed
+    seeds = [load_toml(work / f"recipe-{r}" / "config.toml")[0].seed for r in (0, 1)]
+    assert seeds[1] == seeds[0] + 1
 
 
 @pytest.mark.parametrize(
@@ -55,6 +91,8 @@ def test_every_method_is_scored_once_and_written(bench, tmp_path: Path, data_dir
         (["--budget", "soon"], "--budget: 'soon'"),
         (["--budget", "15m", "--repeats", "0"], "--repeats 0"),
         (["--budget", "15m", "--top-k", "0"], "--top-k 0"),
+        (["--budget", "15m", "--seeds", "0"], "--seeds 0"),
+        (["--budget", "15m", "--methods", "ours,grid"], "--methods 'ours,grid': give one or"),
         (["--budget", "15m", "--study", "nosuch"], "unknown study 'nosuch'"),
     ],
 )

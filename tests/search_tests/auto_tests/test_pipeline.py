@@ -1,6 +1,6 @@
 """``auto`` on a budget of seconds, interrupted at its final phase and resumed by the same
 command: the plan goes on where it stopped, the whole stays within the budget (+5%) and the
-test set is opened once."""
+test set is opened once; ``--seed`` seeds its search's sampler."""
 
 import json
 import time
@@ -9,6 +9,7 @@ import pytest
 
 from search.auto import AutoOptions, auto
 from search.auto.plan import stored_plan
+from search.run import plan as run_plan
 from search.study import lockbox
 from tests.testing import AUTO_IN_TESTS, FINAL_IMAGES_IN_TESTS, load, write_preset
 
@@ -33,10 +34,10 @@ def test_auto_resumes_its_plan_within_budget_and_opens_the_test_set_once(cli, tm
     preset = write_preset(tmp_path / "tinyauto.toml", **AUTO_IN_TESTS)
     url, out = f"sqlite:///{tmp_path}/s.db", tmp_path / "auto"
     flags = ["--budget", f"{BUDGET_S:g}s", "--study", preset, "--storage", url, "--out", out,
-             "--final-images", FINAL_IMAGES_IN_TESTS]  # fmt: skip
+             "--final-images", FINAL_IMAGES_IN_TESTS, "--seed", 7]  # fmt: skip
     opts = AutoOptions(
         budget_s=BUDGET_S, study=str(preset), storage=url, out_dir=str(out),
-        final_images=FINAL_IMAGES_IN_TESTS,
+        final_images=FINAL_IMAGES_IN_TESTS, seed=7,
     )  # fmt: skip
     ctrl_c = CtrlC()
     begin = time.monotonic()
@@ -51,6 +52,7 @@ def test_auto_resumes_its_plan_within_budget_and_opens_the_test_set_once(cli, tm
     assert progress and all("s of the budget left" in line for line in progress)
     trials = len(study.trials)
     assert lockbox.openings(study) == []
+    assert run_plan.stored_plan(study).seed == 7  # the preset's is 0
 
     begin = time.monotonic()
     result = cli("auto", *flags)
