@@ -32,7 +32,9 @@ def cells(bench, tmp_path, *args: str) -> list[dict]:
         assert c["exact"] and c["finished"] == c["target"] == c["study_at_start"] + 10
         assert c["unique_numbers"] and c["configs_twice"] == 0 and c["left_running"] == 0
         assert c["false_reaps"] == 0 and not c["timed_out"]
-        assert not c["torch_in_workers"] and c["worker_rss_mb"] < 200
+        # About 100 MB direct (Optuna, SQLAlchemy, psycopg, Alembic), 85 through the proxy:
+        # torch (+470 MB) or scipy.stats (+64) in a worker would pass 130.
+        assert not c["torch_in_workers"] and c["worker_rss_mb"] < 130
         assert c["lock_hold_ms"]["n"] >= 10 and c["lock_hold_ms"]["p99"] > 0
         # The holder's own CPU is part of its hold, counted on every hold.
         cpu, hold = c["lock_hold_cpu_ms"], c["lock_hold_ms"]
