@@ -25,6 +25,7 @@ from search.auto.budget import text
 from search.auto.options import AutoOptions
 from search.auto.plan import (
     FIRST_SEARCH_SHARE,
+    MIN_CONFIRM,
     Plan,
     Split,
     epoch_seconds,
@@ -229,13 +230,7 @@ def confirm_phase(session: Session, opts: AutoOptions, out: Path) -> None:
             f"study {session.study.study_name!r} has no complete trial after its search "
             "share; give a larger --budget or a preset with faster trials"
         )
-    left, count = end - time.monotonic(), 0
-    for trial in top:
-        per_epoch = epoch_seconds(trial) or plan.probe_epoch_s
-        left -= per_epoch * epochs
-        if left < 0:
-            break
-        count += 1
+    count = affordable(top, epochs, end - time.monotonic(), plan.probe_epoch_s)
     rho = None
     if count:
         session.announce(f"confirm (top {count} at {epochs} epochs)", split.confirm, end)
@@ -251,9 +246,26 @@ def confirm_phase(session: Session, opts: AutoOptions, out: Path) -> None:
         )
         rho = spearman([r["search_val_acc"] for r in ranking], [r["mean"] for r in ranking])
     else:
-        session.log("auto: confirm skipped, its share buys no run of the best trial")
+        session.log(
+            f"auto: confirm skipped, its share buys no run of {MIN_CONFIRM} of the top trials "
+            "at the confirmation's length; its time goes to the final training"
+        )
     session.update(confirm_top=count, confirm_epochs=epochs, confirm_rank_corr=rho)
     session.advance("final")
+
+
+def affordable(top: list, epochs: int, left_s: float, probe_s: float) -> int:
+    """How many of ``top`` (best first) confirming at ``epochs`` buys in ``left_s``, at their
+    measured epoch times; 0 where that is fewer than ``MIN_CONFIRM``: confirming the best
+    trial alone ranks nothing, and would only take epochs from the final training (a 15-minute
+    `cpu` budget spent 26% on one such run)."""
+    count = 0
+    for trial in top:
+        left_s -= (epoch_seconds(trial) or probe_s) * epochs
+        if left_s < 0:
+            break
+        count += 1
+    return count if count >= MIN_CONFIRM else 0
 
 
 def final_phase(session: Session, opts: AutoOptions, out: Path, url: str) -> None:

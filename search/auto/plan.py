@@ -30,6 +30,7 @@ PLAN = "auto_plan"  # study user attribute
 PHASES = ("search", "confirm", "final", "done")
 FIRST_SEARCH_SHARE = 0.30  # searched before the split is chosen: at most every rule's search
 MAX_CONFIRM = 3  # top trials confirmed at most
+MIN_CONFIRM = 2  # and at least: one alone decides nothing, so its time goes to the final
 MIN_PAIRS = 3  # trials with both lengths needed to measure a rank correlation
 
 

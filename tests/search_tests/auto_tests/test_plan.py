@@ -3,6 +3,7 @@ import math
 import optuna
 
 from fmnist.config import OptimConfig, RunConfig, stretch
+from search.auto.pipeline import affordable
 from search.auto.plan import RULES, Plan, short_long_pairs, spearman, split_for
 
 
@@ -51,3 +52,19 @@ def test_stretch_keeps_the_schedule_shape() -> None:
     assert long.epochs == 24
     assert long.optim.warmup_epochs == 6.0 and long.optim.step_epochs == 8
     assert stretch(long, 6) == config
+
+
+def test_confirm_runs_two_or_more_or_none() -> None:
+    """Confirming the best trial alone ranks nothing: a share that buys one run buys none,
+    and its time goes to the final training."""
+    study = optuna.create_study(direction="maximize")
+    for seconds in (20.0, 10.0, None):  # measured epoch times; the third unmeasured
+        trial = study.ask()
+        if seconds is not None:
+            trial.set_user_attr("epoch_seconds", [seconds, seconds + 1, seconds])
+        study.tell(trial, 0.9)
+    top = study.trials
+    assert affordable(top, 12, 12 * 20 + 1, probe_s=5.0) == 0  # the best alone: none
+    assert affordable(top, 12, 12 * 30, probe_s=5.0) == 2
+    assert affordable(top, 12, 12 * 35, probe_s=5.0) == 3  # the probe's time for the third
+    assert affordable(top[:1], 12, 1e9, probe_s=5.0) == 0  # one complete trial: nothing to rank
