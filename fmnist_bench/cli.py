@@ -109,14 +109,22 @@ BASELINES_DESCRIPTION = (
 
 
 def run_baselines(opts: BaselinesOptions) -> int:
-    """Every method of ``fmnist_bench.parts.baselines`` for ``opts.budget_s``; JSON and PNG."""
+    """Every method of ``fmnist_bench.parts.baselines`` for ``opts.budget_s``; JSON and PNG,
+    the JSON written after each run so that the same command continues a bench cut short."""
     device = resolve_device(opts.device)
     start = time.perf_counter()
     results = _header(opts, device)
     path = Path(opts.json or f"runs/bench/baselines-{time.strftime('%Y%m%d-%H%M%S')}.json")
+    earlier = baselines.earlier_runs(path, opts)
     path.parent.mkdir(parents=True, exist_ok=True)
+
+    def write(figures: dict[str, Any]) -> None:
+        results.update(figures, seconds=time.perf_counter() - start)
+        path.write_text(json.dumps(results, indent=2, default=str))
+
     with _work_dir(opts.work_dir) as tmp:
-        results.update(baselines.run(opts, device, Path(tmp), path.with_suffix(".png")))
+        figure = path.with_suffix(".png")
+        results.update(baselines.run(opts, device, Path(tmp), figure, write, earlier))
     results["seconds"] = time.perf_counter() - start
     results["cpu_busy_after"] = machine.cpu_busy()
     path.write_text(json.dumps(results, indent=2, default=str))

@@ -11,7 +11,6 @@ cell with a fault injected once a quarter of its trials have finished."""
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import json
 import math
 import os
@@ -35,12 +34,11 @@ import optuna
 from optuna.trial import TrialState
 
 from fmnist.provenance import git_commit, package_versions
-from fmnist_bench.bench import show
+from fmnist_bench.bench import cut_short, show
 from fmnist_bench.claim_bench import PRESET, finished_trials, percentile
 from fmnist_bench.options import PRIVATE, ScaleOptions
 from fmnist_bench.scale_worker import WORKER_ATTR, WorkerPlan
 from fmnist_bench.servers import PrivatePostgres, Proxy
-from search.errors import SearchError
 from search.storage import RETRY_S, open_storage
 from search.storage.claim import tidy
 from search.storage.liveness import RETRY_OF
@@ -580,20 +578,9 @@ def earlier_cells(path: Path, opts: ScaleOptions) -> dict[tuple, dict[str, Any]]
     left at ``path``: the same command continues it, as `fmnist-search run` continues a
     study. A finished run's file is measured again from the start. Each kept cell names the
     commit it ran on."""
-    try:
-        data = json.loads(path.read_text())
-    except (FileNotFoundError, ValueError):
+    data = cut_short(path, opts, "a run")
+    if data is None:
         return {}
-    if not isinstance(data, dict) or not data.get("partial"):
-        return {}
-    ours = json.loads(json.dumps(dataclasses.asdict(opts)))
-    theirs = data.get("options", {})
-    if differ := sorted(k for k in ours.keys() - {"json"} if ours[k] != theirs.get(k)):
-        shown = "; ".join(f"{k}: {theirs.get(k)!r} there, {ours[k]!r} here" for k in differ)
-        raise SearchError(
-            f"{path} holds a run cut short with other options ({shown}); rerun its own command "
-            "to continue it, or give another --json"
-        )
     commit = data.get("machine", {}).get("git_commit")
     kept = [c | {"commit": c.get("commit", commit)} for c in data["cells"] if "error" not in c]
     return {_key(c): c for c in kept}

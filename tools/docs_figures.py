@@ -126,6 +126,13 @@ def _baselines(data: dict[str, Any]) -> str:
         + f"{_stat(s['params'], ',.0f')} |"
         for method, s in b["summary"].items()
     ]
+    if data.get("partial"):
+        lines += ["", "Cut short: the runs after these were not run."]
+    rows = [r for runs in b["runs"].values() for r in runs]
+    commits = Counter(r.get("commit", m.get("git_commit")) for r in rows)
+    if len(commits) > 1:  # the command continued a bench cut short
+        shown = ", ".join(f"{n} on {str(commit)[:7]}" for commit, n in commits.items())
+        lines += ["", f"Runs by commit (a bench cut short, continued by its command): {shown}."]
     return "\n".join(lines)
 
 
@@ -134,14 +141,23 @@ def _percent(stat: dict[str, float | None]) -> dict[str, float | None]:
 
 
 def _baselines_line(data: dict[str, Any]) -> str:
-    """README's headline: each method's test accuracy for the same budget, ours first."""
+    """README's headline: each method's test accuracy for the same budget, ours first; with
+    ``--seeds`` over 1, the mean over the final training's seeds."""
     b = data["baselines"]
+    seeds = b.get("seeds", 1)
+    what = f", mean over {seeds} seeds where a method has a final training" if seeds > 1 else ""
+
+    def test(s: dict[str, Any]) -> dict[str, float | None]:
+        seeded = s.get("test_seeds", {"mean": None})
+        return seeded if seeds > 1 and seeded["mean"] is not None else s["test_acc"]
+
     scores = ", ".join(
-        f"{method} {_stat(_percent(s['test_acc']), '.2f')}%" for method, s in b["summary"].items()
+        f"{method} {_stat(_percent(test(s)), '.2f')}%" for method, s in b["summary"].items()
     )
     return (
         f"{b['budget_s'] / 60:g} minutes on {data['machine']['cores']} CPU cores for each "
-        f"method, final training included, test accuracy ({b['repeats']} repeat(s)): {scores}"
+        f"method, final training included, test accuracy{what} ({b['repeats']} repeat(s)): "
+        f"{scores}"
     )
 
 
@@ -361,10 +377,22 @@ REGIONS: dict[str, Region] = {
         "--json docs/results/baselines-15m.json",
         _baselines,
     ),
+    "baselines-15m-seeds": Region(
+        "docs/results/baselines-15m-seeds.json",
+        "fmnist-bench baselines --budget 15m --methods ours,random,recipe --seeds 3 "
+        "--work-dir runs/baselines-15m-seeds --json docs/results/baselines-15m-seeds.json",
+        _baselines,
+    ),
     "baselines-15m-line": Region(
         "docs/results/baselines-15m.json",
         "fmnist-bench baselines --budget 15m --work-dir runs/baselines-15m "
         "--json docs/results/baselines-15m.json",
+        _baselines_line,
+    ),
+    "baselines-15m-seeds-line": Region(
+        "docs/results/baselines-15m-seeds.json",
+        "fmnist-bench baselines --budget 15m --methods ours,random,recipe --seeds 3 "
+        "--work-dir runs/baselines-15m-seeds --json docs/results/baselines-15m-seeds.json",
         _baselines_line,
     ),
     "suite-times": Region(

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import shutil
 import statistics
 import time
 import tomllib
@@ -27,9 +28,10 @@ from typing import Any
 import tomli_w
 
 from fmnist.config import full_train_config, replace, stretch
+from fmnist.provenance import git_commit
 from fmnist.record import train_run
 from fmnist_bench import optuna_recipe
-from fmnist_bench.bench import show
+from fmnist_bench.bench import cut_short, show
 from fmnist_bench.options import BaselinesOptions
 from search.auto import AutoOptions, auto
 from search.auto.pipeline import extra_seeds
@@ -101,8 +103,20 @@ class Methods:
         changes = {"confirm_factor": self.epochs, "confirm_max": self.opts.top_k}
         return Split(**(TOP_K_SPLIT.__dict__ | changes))
 
+    def fresh(self, *names: str) -> None:
+        """Remove what a run cut short left under these names in the work folder, so the
+        run starts again from nothing (a study left there would resume its plan, and its
+        wall would count only the resumed part)."""
+        for path in (p for name in names for p in self.work.glob(name)):
+            print(f"baselines: removing {path}, left by a run cut short", flush=True)
+            if path.is_dir():
+                shutil.rmtree(path)
+            else:
+                path.unlink()
+
     def auto(self, label: str, study: str, repeat: int, split: Split | None = None):
         name = f"{label}-{repeat}"
+        self.fresh(f"{name}.db*", name)  # the SQLite file and its -wal and -shm
         url = f"sqlite:///{self.work}/{name}.db"
         opts = AutoOptions(
             budget_s=self.opts.budget_s,
@@ -136,6 +150,7 @@ class Methods:
         return row, anytime_curve(stored)
 
     def recipe(self, repeat: int):
+        self.fresh(f"recipe-{repeat}", f"recipe-{repeat}-seed-*")
         begin = time.perf_counter()
         config = recipe_config(self.study)
         images = self.opts.images or TRAIN_IMAGES
@@ -210,20 +225,55 @@ def summarise(rows: list[dict[str, Any]]) -> dict[str, dict[str, float | None]]:
     return stats | {"test_seeds": mean_std(seeds)}
 
 
-def run(opts: BaselinesOptions, device: str, work: Path, figure: Path) -> dict[str, Any]:
+def earlier_runs(path: Path, opts: BaselinesOptions) -> dict[tuple[str, int], dict[str, Any]]:
+    """The runs a bench of the same options finished before it was cut short, by (method,
+    repeat), from the JSON it left at ``path``: the same command continues it (a 60-minute
+    table is five hours on 2 cores), each kept run naming the commit it ran on. A finished
+    bench's file is measured again from the start."""
+    data = cut_short(path, opts, "a baselines run")
+    if data is None:
+        return {}
+    b = data["baselines"]
+    return {
+        (method, i): {"row": row, "curve": b["curves"].get(method, []) if i == 0 else []}
+        for method, rows in b["runs"].items()
+        for i, row in enumerate(rows)
+    }
+
+
+def run(
+    opts: BaselinesOptions,
+    device: str,
+    work: Path,
+    figure: Path,
+    on_run: Callable[[dict[str, Any]], None] | None = None,
+    earlier: dict[tuple[str, int], dict[str, Any]] | None = None,
+) -> dict[str, Any]:
     """Every method ``opts.repeats`` times, interleaved (a shared machine's drift then hits
     every method alike); the table printed, the anytime curves of the first repeat drawn to
-    ``figure``; the figures under ``baselines``."""
+    ``figure``; the figures under ``baselines``. ``on_run`` hears the figures so far after
+    each run, so a bench cut short keeps what it measured; the runs in ``earlier``
+    (``earlier_runs``) are kept, not run again."""
     methods = Methods(opts, device, work)
     runs: dict[str, list[dict[str, Any]]] = {}
     curves: dict[str, Curve] = {}
+    earlier = earlier or {}
     for repeat in range(opts.repeats):
         for method, measure in methods.table().items():
-            print(f"\nbaselines: {method}, repeat {repeat + 1} of {opts.repeats}", flush=True)
-            row, curve = measure(repeat)
-            runs.setdefault(method, []).append({"method": method, **row})
+            where = f"baselines: {method}, repeat {repeat + 1} of {opts.repeats}"
+            if (kept := earlier.get((method, repeat))) is not None:
+                row, curve = kept["row"], kept["curve"]
+                print(f"\n{where}: kept from the run cut short (commit {row['commit']})")
+            else:
+                print(f"\n{where}", flush=True)
+                row, curve = measure(repeat)
+                row = {"method": method, **row, "commit": git_commit()}
+            runs.setdefault(method, []).append(row)
             curves.setdefault(method, curve)
-    summary = {method: summarise(rows) for method, rows in runs.items()}
+            if on_run:
+                on_run(figures(opts, runs, curves, figure, partial=True))
+    result = figures(opts, runs, curves, figure)
+    summary = result["baselines"]["summary"]
     show(
         f"baselines: {opts.budget_s:g} s each, final training included; test scored once per "
         f"run; mean +- std over {opts.repeats} repeat(s); test, {opts.seeds} seed(s): the "
@@ -242,6 +292,18 @@ def run(opts: BaselinesOptions, device: str, work: Path, figure: Path) -> dict[s
     title = f"best validation accuracy against wall time, {opts.budget_s:g} s each"
     draw_anytime(curves, figure, title)
     print(f"anytime curves: {figure}")
+    return result
+
+
+def figures(
+    opts: BaselinesOptions,
+    runs: dict[str, list[dict[str, Any]]],
+    curves: dict[str, Curve],
+    figure: Path,
+    partial: bool = False,
+) -> dict[str, Any]:
+    """What the JSON holds: every run's row, the summary, the curves, and whether runs are
+    to come (``partial``)."""
     return {
         "baselines": {
             "budget_s": opts.budget_s,
@@ -249,10 +311,11 @@ def run(opts: BaselinesOptions, device: str, work: Path, figure: Path) -> dict[s
             "seeds": opts.seeds,
             "columns": list(COLUMNS),
             "runs": runs,
-            "summary": summary,
+            "summary": {method: summarise(rows) for method, rows in runs.items()},
             "curves": curves,
             "figure": str(figure),
-        }
+        },
+        "partial": partial,
     }
 
 

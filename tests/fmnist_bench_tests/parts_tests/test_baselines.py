@@ -5,6 +5,7 @@ every column of every method; ``--methods`` runs only those named; bad options a
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import pytest
@@ -33,7 +34,7 @@ def test_every_method_is_scored_once_and_written(bench, tmp_path: Path, data_dir
     assert set(found["runs"]) == METHODS
     for method, runs in found["runs"].items():
         assert len(runs) == 1, method
-        assert set(runs[0]) == set(found["columns"]), method
+        assert set(runs[0]) == set(found["columns"]) | {"commit"}, method
         assert 0.0 <= runs[0]["test_acc"] <= 1.0 and runs[0]["params"] > 0
         assert runs[0]["wall_s"] > 0
         seeds = runs[0]["test_seeds"]
@@ -60,7 +61,10 @@ def test_every_method_is_scored_once_and_written(bench, tmp_path: Path, data_dir
         if method != "optuna recipe":
             seeds = found["runs"][method][0]["test_seeds"]
             assert stat["test_seeds"]["mean"] == pytest.approx(sum(seeds) / 2)
-        assert f"{method} {100 * stat['test_acc']['mean']:.2f}%" in line
+        # with --seeds 2, the headline gives the mean over the final training's seeds (Optuna's
+        # recipe, which has none, its one test)
+        seeded = stat["test_seeds"]["mean"]
+        assert f"{method} {100 * (seeded or stat['test_acc']['mean']):.2f}" in line
 
 
 @pytest.mark.slow
@@ -83,6 +87,61 @@ def test_methods_runs_only_those_named(bench, tmp_path: Path, data_dir: Path) ->
     # each repeat trains afresh: its own seed
     seeds = [load_toml(work / f"recipe-{r}" / "config.toml")[0].seed for r in (0, 1)]
     assert seeds[1] == seeds[0] + 1
+
+
+@pytest.mark.slow
+def test_a_bench_cut_short_is_continued_by_its_command(
+    bench, tmp_path: Path, data_dir: Path, monkeypatch
+) -> None:
+    """Ctrl-C in the second repeat's `auto`: the same command keeps the runs that finished,
+    removes what the cut run left, and runs it again from nothing."""
+    from search.auto import pipeline
+
+    preset = write_preset(tmp_path / "tinyb.toml", **AUTO_IN_TESTS)
+    out, work = tmp_path / "b.json", tmp_path / "work"
+    argv = ("baselines", "--budget", "4s", "--study", preset, "--methods", "ours,recipe",
+            "--repeats", 2, "--images", 2000, "--json", out, "--work-dir", work,
+            "--data-dir", data_dir, "--device", "cpu")  # fmt: skip
+    retrain, calls = pipeline.retrain, []
+
+    def ctrl_c_at_the_second(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 2:  # ours, repeat 2: its final training
+            raise KeyboardInterrupt
+        return retrain(*args, **kwargs)
+
+    monkeypatch.setattr(pipeline, "retrain", ctrl_c_at_the_second)
+    cut = bench(*argv)
+    assert cut.code == 130, cut.log
+    partial = json.loads(out.read_text())
+    assert partial["partial"] and {m: len(r) for m, r in partial["baselines"]["runs"].items()} \
+        == {"ours (auto)": 1, "recipe, whole budget": 1}  # fmt: skip
+    assert (work / "ours-1.db").is_file()  # its plan stopped in the final phase
+
+    monkeypatch.setattr(pipeline, "retrain", retrain)
+    again_at = time.time()
+    again = bench(*argv)
+    assert again.code == 0, again.log
+    assert "ours (auto), repeat 1 of 2: kept from the run cut short" in again.out
+    assert "recipe, whole budget, repeat 1 of 2: kept from the run cut short" in again.out
+    assert f"removing {work / 'ours-1.db'}, left by a run cut short" in again.out
+    found = json.loads(out.read_text())
+    assert not found["partial"]
+    runs = found["baselines"]["runs"]
+    assert [len(r) for r in runs.values()] == [2, 2]
+    for method, rows in partial["baselines"]["runs"].items():
+        assert runs[method][0] == rows[0]  # kept as measured, with its commit
+    study = load(f"sqlite:///{work}/ours-1.db", "ours-1")  # run again from nothing
+    assert all(t.datetime_start.timestamp() >= again_at for t in study.trials)
+    assert len(lockbox.openings(study)) == 1
+
+    found["partial"] = True  # as if cut short again; now with other options
+    out.write_text(json.dumps(found))
+    differ = bench(*argv, "--seeds", 2)
+    assert differ.code == 2
+    assert "holds a baselines run cut short with other options (seeds: 1 there, 2 here)" in (
+        differ.error
+    )
 
 
 @pytest.mark.parametrize(
