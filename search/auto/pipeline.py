@@ -254,6 +254,11 @@ def confirm_phase(session: Session, opts: AutoOptions, out: Path) -> None:
     session.advance("final")
 
 
+def card_reserve(budget_s: float) -> float:
+    """Seconds a budget keeps back from its final training for scoring and the card."""
+    return max(CARD_RESERVE_S, CARD_RESERVE_SHARE * budget_s)
+
+
 def affordable(top: list, epochs: int, left_s: float, probe_s: float) -> int:
     """How many of ``top`` (best first) confirming at ``epochs`` buys in ``left_s``, at their
     measured epoch times; 0 where that is fewer than ``MIN_CONFIRM``: confirming the best
@@ -276,7 +281,7 @@ def final_phase(session: Session, opts: AutoOptions, out: Path, url: str) -> Non
     winner = session.study.get_trials(deepcopy=False)[int(provenance["trial"])]
     per_image = (epoch_seconds(winner) or session.plan.probe_epoch_s) / session.plan.search_images
     epoch_s = per_image * (opts.final_images or TRAIN_IMAGES)
-    reserve = max(CARD_RESERVE_S, CARD_RESERVE_SHARE * session.plan.budget_s)
+    reserve = card_reserve(session.plan.budget_s)
     epochs = max(1, math.floor((session.left() - reserve) / epoch_s))
     session.update(final_room_s=session.left() - reserve)
     provenance |= {"searched_epochs": config.epochs, "auto_budget_s": session.plan.budget_s}
