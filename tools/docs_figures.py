@@ -102,38 +102,42 @@ def _baselines(data: dict[str, Any]) -> str:
     m, b = data["machine"], data["baselines"]
     busy = "unknown" if m["cpu_busy"] is None else f"{m['cpu_busy']:.0%}"
     seeds = b.get("seeds", 1)
-    seeded = seeds > 1
+    columns = [("wall s", "wall_s", ".0f"), ("trials", "trials", ".0f"),
+               ("validation", "val_acc", ".4f"), ("test", "test_acc", ".4f")]  # fmt: skip
+    note = ""
+    if seeds > 1:
+        columns.append((f"test, {seeds} seeds", "test_seeds", ".4f"))
+        note = (
+            f" The final training of each method with {seeds} seeds: the first in its budget "
+            "(the test column), the others after it and outside it."
+        )
+    columns.append(("parameters", "params", ",.0f"))
     lines = [
         f"{m['cpu']}, {m['cores']} cores, busy with other work before the run: {busy}; "
         f"{b['budget_s'] / 60:g} minutes for each method; {b['repeats']} repeat(s), mean +- std "
-        "where more than one."
-        + (
-            f" The final training of each method with {seeds} seeds: the first in its budget "
-            "(the test column), the others after it and outside it."
-            if seeded
-            else ""
-        ),
+        f"where more than one.{note}",
         "",
-        "| method | wall s | trials | validation | test |"
-        + (f" test, {seeds} seeds |" if seeded else "")
-        + " parameters |",
-        "|---|---:|---:|---:|---:|" + ("---:|" if seeded else "") + "---:|",
+        "| method | " + " | ".join(name for name, _, _ in columns) + " |",
+        "|---|" + "---:|" * len(columns),
     ]
     lines += [
-        f"| {method} | {_stat(s['wall_s'], '.0f')} | {_stat(s['trials'], '.0f')} | "
-        f"{_stat(s['val_acc'], '.4f')} | {_stat(s['test_acc'], '.4f')} | "
-        + (f"{_stat(s['test_seeds'], '.4f')} | " if seeded else "")
-        + f"{_stat(s['params'], ',.0f')} |"
+        f"| {method} | " + " | ".join(_stat(s[key], spec) for _, key, spec in columns) + " |"
         for method, s in b["summary"].items()
     ]
     if data.get("partial"):
         lines += ["", "Cut short: the runs after these were not run."]
     rows = [r for runs in b["runs"].values() for r in runs]
-    commits = Counter(r.get("commit", m.get("git_commit")) for r in rows)
-    if len(commits) > 1:  # the command continued a bench cut short
-        shown = ", ".join(f"{n} on {str(commit)[:7]}" for commit, n in commits.items())
-        lines += ["", f"Runs by commit (a bench cut short, continued by its command): {shown}."]
-    return "\n".join(lines)
+    return "\n".join(lines + _by_commit(rows, m, "Runs", "a bench cut short"))
+
+
+def _by_commit(records: list[dict[str, Any]], machine: dict[str, Any], what: str, how: str):
+    """A line naming the commits ``records`` ran on, where a command continued a run cut short
+    on another commit (each record names its own; else the run's)."""
+    commits = Counter(r.get("commit", machine.get("git_commit")) for r in records)
+    if len(commits) < 2:
+        return []
+    shown = ", ".join(f"{n} on {str(commit)[:7]}" for commit, n in commits.items())
+    return ["", f"{what} by commit ({how}, continued by its command): {shown}."]
 
 
 def _percent(stat: dict[str, float | None]) -> dict[str, float | None]:
@@ -227,10 +231,7 @@ def _scale(data: dict[str, Any]) -> str:
         )
     if data.get("partial"):
         lines += ["", "Cut short: the cells after these were not run."]
-    commits = Counter(c.get("commit", m.get("git_commit")) for c in cells if "error" not in c)
-    if len(commits) > 1:  # the command continued a run cut short
-        shown = ", ".join(f"{n} on {str(commit)[:7]}" for commit, n in commits.items())
-        lines += ["", f"Cells by commit (a run cut short, continued by its command): {shown}."]
+    lines += _by_commit([c for c in cells if "error" not in c], m, "Cells", "a run cut short")
     if data["fit"]:
         lines += [
             "",

@@ -263,7 +263,7 @@ def affordable(top: list, epochs: int, left_s: float, probe_s: float) -> int:
     """How many of ``top`` (best first) confirming at ``epochs`` buys in ``left_s``, at their
     measured epoch times; 0 where that is fewer than ``MIN_CONFIRM``: confirming the best
     trial alone ranks nothing, and would only take epochs from the final training (a 15-minute
-    `cpu` budget spent 26% on one such run)."""
+    `cpu` budget gave 26% to one such run)."""
     count = 0
     for trial in top:
         left_s -= (epoch_seconds(trial) or probe_s) * epochs
