@@ -112,8 +112,18 @@ def _baselines(data: dict[str, Any]) -> str:
             "(the test column), the others after it and outside it."
         )
     columns.append(("parameters", "params", ",.0f"))
+    rows = [r for runs in b["runs"].values() for r in runs]
+    if any("host_epoch_s" in r for r in rows):  # measured before each run, outside its budget
+        columns.append(("host epoch s", "host_epoch_s", ".1f"))
+        note += (
+            " Host epoch s: a search epoch of the preset's recipe timed on the machine just "
+            "before each run, outside its budget (a run continued in another session may have "
+            "run on a faster or slower machine)."
+        )
+    cpus = sorted({r["cpu"] for r in rows if "cpu" in r} - {m["cpu"]})
+    also = f" (some runs on {', '.join(cpus)})" if cpus else ""
     lines = [
-        f"{m['cpu']}, {m['cores']} cores, busy with other work before the run: {busy}; "
+        f"{m['cpu']}{also}, {m['cores']} cores, busy with other work before the run: {busy}; "
         f"{b['budget_s'] / 60:g} minutes for each method; {b['repeats']} repeat(s), mean +- std "
         f"where more than one.{note}",
         "",
@@ -126,7 +136,6 @@ def _baselines(data: dict[str, Any]) -> str:
     ]
     if data.get("partial"):
         lines += ["", "Cut short: the runs after these were not run."]
-    rows = [r for runs in b["runs"].values() for r in runs]
     return "\n".join(lines + _by_commit(rows, m, "Runs", "a bench cut short"))
 
 

@@ -32,17 +32,19 @@ from fmnist.provenance import git_commit
 from fmnist.record import train_run
 from fmnist_bench import optuna_recipe
 from fmnist_bench.bench import cut_short, show
+from fmnist_bench.machine import cpu_model
 from fmnist_bench.options import BaselinesOptions
 from search.auto import AutoOptions, auto
 from search.auto.pipeline import card_reserve, extra_seeds
 from search.auto.plan import Split
-from search.auto.probe import TRAIN_IMAGES, probe_epoch_seconds, recipe_config
+from search.auto.probe import TRAIN_IMAGES, probe_epoch_seconds, recipe_config, search_images
 from search.results.anytime import Curve, anytime_curve, draw_anytime
 from search.storage import load_study
 from search.study import resolve
 from search.study.preset import preset_path
 
-COLUMNS = ("method", "wall_s", "trials", "val_acc", "test_acc", "test_seeds", "params")
+COLUMNS = ("method", "wall_s", "trials", "val_acc", "test_acc", "test_seeds", "params",
+           "host_epoch_s")  # fmt: skip
 # Each method's label in the table, by its name in ``--methods`` (``BASELINE_METHODS``).
 LABELS = {
     "ours": "ours (auto)",
@@ -101,6 +103,20 @@ class Methods:
         # "to the end": the top K at the study's epochs (the variant's trials train one).
         changes = {"confirm_factor": self.epochs, "confirm_max": self.opts.top_k}
         return Split(**(TOP_K_SPLIT.__dict__ | changes))
+
+    def host(self) -> dict[str, Any]:
+        """How fast this machine is now, measured before a run and outside its budget: the
+        seconds of a search epoch of the preset's recipe (as ``auto``'s probe times it) and the
+        CPU. A bench continued in another session may run on another machine, or on the same
+        one at another speed; each run's row says which."""
+        epoch_s = probe_epoch_seconds(
+            recipe_config(self.study),
+            images=search_images(self.study),
+            val_images=self.study.preset.val_size,
+            data_dir=self.opts.data_dir,
+            device=self.device,
+        )
+        return {"host_epoch_s": epoch_s, "cpu": cpu_model()}
 
     def fresh(self, *names: str) -> None:
         """Remove what a run cut short left under these names in the work folder, so the
@@ -220,7 +236,9 @@ def mean_std(values: list[float | None]) -> dict[str, float | None]:
 def summarise(rows: list[dict[str, Any]]) -> dict[str, dict[str, float | None]]:
     """Mean +- std of each column over the repeats; ``test_seeds`` over every seed of every
     repeat (None where the method has no final training)."""
-    stats = {key: mean_std([r[key] for r in rows]) for key in COLUMNS[1:] if key != "test_seeds"}
+    stats = {  # a run continued from an earlier bench's file may lack a later column
+        key: mean_std([r.get(key) for r in rows]) for key in COLUMNS[1:] if key != "test_seeds"
+    }
     seeds = [acc for r in rows for acc in r["test_seeds"] or ()]
     return stats | {"test_seeds": mean_std(seeds)}
 
@@ -266,8 +284,9 @@ def run(
                 print(f"\n{where}: kept from the run cut short (commit {row['commit']})")
             else:
                 print(f"\n{where}", flush=True)
+                host = methods.host()
                 row, curve = measure(repeat)
-                row = {"method": method, **row, "commit": git_commit()}
+                row = {"method": method, **row, **host, "commit": git_commit()}
             runs.setdefault(method, []).append(row)
             curves.setdefault(method, curve)
             if on_run:
@@ -286,6 +305,7 @@ def run(
             "test",
             f"test, {opts.seeds} seed(s)",
             "parameters",
+            "host epoch s",
         ],  # fmt: skip
         [[method, *(_cell(summary[method][k]) for k in COLUMNS[1:])] for method in runs],
     )

@@ -34,9 +34,11 @@ def test_every_method_is_scored_once_and_written(bench, tmp_path: Path, data_dir
     assert set(found["runs"]) == METHODS
     for method, runs in found["runs"].items():
         assert len(runs) == 1, method
-        assert set(runs[0]) == set(found["columns"]) | {"commit"}, method
+        assert set(runs[0]) == set(found["columns"]) | {"commit", "cpu"}, method
         assert 0.0 <= runs[0]["test_acc"] <= 1.0 and runs[0]["params"] > 0
         assert runs[0]["wall_s"] > 0
+        # the machine's speed just before the run, outside its budget (its wall excludes it)
+        assert 0 < runs[0]["host_epoch_s"] and runs[0]["cpu"] == figures["machine"]["cpu"]
         seeds = runs[0]["test_seeds"]
         if method == "optuna recipe":  # no final training: its model is one trial's
             assert seeds is None
@@ -55,7 +57,7 @@ def test_every_method_is_scored_once_and_written(bench, tmp_path: Path, data_dir
     # RESULTS.md's table, from this JSON: a row per method with its test accuracy.
     table = docs_figures._baselines(figures)
     line = docs_figures._baselines_line(figures)  # README's headline
-    assert "test, 2 seeds |" in table
+    assert "test, 2 seeds |" in table and "| host epoch s |" in table
     for method, stat in found["summary"].items():
         assert f"| {method} |" in table and f"{stat['test_acc']['mean']:.4f}" in table
         if method != "optuna recipe":
@@ -159,3 +161,24 @@ def test_bad_baselines_options_are_one_line(bench, argv: list[str], names: str) 
     result = bench("baselines", *argv)
     assert result.code == 2
     assert names in result.error
+
+
+def test_runs_kept_from_an_older_file_show_no_host_speed() -> None:
+    """A bench continued across sessions may keep runs measured before rows named their
+    machine's speed: the summary gives none for them, the table a dash, and a run on another
+    CPU is named in the machine line."""
+    from fmnist_bench.parts.baselines import summarise
+
+    old = {"method": "ours (auto)", "wall_s": 60.0, "trials": 3, "val_acc": 0.9,
+           "test_acc": 0.91, "test_seeds": [0.91], "params": 1000, "commit": "a" * 40}  # fmt: skip
+    new = old | {"method": "random search", "host_epoch_s": 12.5, "cpu": "Other CPU"}
+    summary = {"ours (auto)": summarise([old]), "random search": summarise([new])}
+    assert summary["ours (auto)"]["host_epoch_s"] == {"mean": None, "std": None}
+    machine = {"cpu": "AMD EPYC", "cores": 2, "cpu_busy": 0.0, "git_commit": "a" * 40}
+    table = docs_figures._baselines(
+        {"machine": machine, "baselines": {"budget_s": 60, "repeats": 1, "seeds": 1,
+         "runs": {"ours (auto)": [old], "random search": [new]}, "summary": summary}}
+    )  # fmt: skip
+    assert "AMD EPYC (some runs on Other CPU), 2 cores" in table
+    assert "| ours (auto) | 60 | 3 | 0.9000 | 0.9100 | 1,000 | - |" in table
+    assert "| random search | 60 | 3 | 0.9000 | 0.9100 | 1,000 | 12.5 |" in table
