@@ -23,9 +23,6 @@ import threading
 from dataclasses import dataclass
 from typing import Protocol
 
-import sqlalchemy
-import sqlalchemy.exc
-
 from search.storage.open import engine_kwargs, scheme
 from search.storage.retry import with_backoff
 
@@ -110,7 +107,9 @@ class SqlLeases:
     """Leases as rows: a conditional UPDATE takes an expired one, so the database decides."""
 
     def __init__(self, url: str) -> None:
-        self.kind = scheme(url)
+        import sqlalchemy  # here, not at the top: a worker on Redis or the proxy needs none
+
+        self.kind, self.text = scheme(url), sqlalchemy.text
         self.engine = sqlalchemy.create_engine(url, **engine_kwargs(url))
         now = _NOW[self.kind]
         ignore = "INSERT IGNORE INTO" if self.kind == "mysql" else "INSERT INTO"
@@ -139,7 +138,7 @@ class SqlLeases:
                 raise
 
     def _run(self, conn, name: str, **params):
-        return conn.execute(sqlalchemy.text(self.sql[name]), params)
+        return conn.execute(self.text(self.sql[name]), params)
 
     def take(self, key: str, holder: str, lease_s: float) -> int | Busy:
         holder = holder[:255]

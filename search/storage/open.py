@@ -14,7 +14,6 @@ from urllib.parse import urlsplit, urlunsplit
 import optuna
 from optuna.storages import GrpcStorageProxy
 from optuna.storages.journal import JournalRedisBackend
-from sqlalchemy.engine import make_url
 
 from search.errors import SearchError
 from search.storage.retry import RetryingStorage
@@ -32,7 +31,7 @@ DRIVERS = {
 def safe_url(url: str) -> str:
     """The URL with any password masked (``:***@``), its scheme kept, for messages and
     provenance."""
-    if scheme(url) in ("redis", "rediss"):  # not a SQLAlchemy URL
+    if scheme(url) in ("redis", "rediss", "grpc"):  # not a SQLAlchemy URL
         parts = urlsplit(url)
         if parts.password is None:
             return url
@@ -42,6 +41,14 @@ def safe_url(url: str) -> str:
         return make_url(url).render_as_string(hide_password=True)
     except Exception:
         return url
+
+
+def make_url(url: str):
+    """SQLAlchemy's parsed URL. SQLAlchemy is imported only here and where a database is
+    opened: a worker through the proxy or on Redis never loads it (about 11 MB)."""
+    from sqlalchemy.engine import make_url as parse
+
+    return parse(url)
 
 
 def engine_kwargs(url: str) -> dict:

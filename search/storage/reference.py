@@ -10,10 +10,9 @@ from typing import Any
 from urllib.parse import quote
 
 import optuna
-from sqlalchemy.engine import make_url
 
 from search.errors import SearchError
-from search.storage.open import DEFAULT_URL, load_study, safe_url, scheme
+from search.storage.open import DEFAULT_URL, load_study, make_url, safe_url, scheme
 
 PASSWORD_ENV = "FMNIST_STORAGE_PASSWORD"  # fills a masked password of an exported reference
 

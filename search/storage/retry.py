@@ -10,7 +10,6 @@ from collections.abc import Callable
 from typing import TypeVar
 
 import optuna
-import sqlalchemy.exc
 
 T = TypeVar("T")
 RETRY_S = 120.0  # how long a worker rides out a lost storage before it stops (--storage-retry)
@@ -32,13 +31,13 @@ def transient(e: BaseException | None) -> bool:
 
 
 def _transient_one(e: BaseException) -> bool:
-    if isinstance(e, sqlalchemy.exc.OperationalError | sqlalchemy.exc.InterfaceError):
+    # SQLAlchemy, redis and grpcio are heavy, the last two optional extras: an error of one
+    # that this process never imported cannot occur, so none is imported here to look.
+    sa, redis, grpc = (sys.modules.get(m) for m in ("sqlalchemy.exc", "redis.exceptions", "grpc"))
+    if sa is not None and isinstance(e, sa.OperationalError | sa.InterfaceError):
         return True
-    if isinstance(e, sqlalchemy.exc.DBAPIError) and e.connection_invalidated:
+    if sa is not None and isinstance(e, sa.DBAPIError) and e.connection_invalidated:
         return True
-    # redis and grpcio are optional extras, and heavy: an error of one that this process never
-    # imported cannot occur, so neither is imported here to look.
-    redis, grpc = sys.modules.get("redis.exceptions"), sys.modules.get("grpc")
     if redis is not None and isinstance(e, redis.ConnectionError | redis.TimeoutError):
         return True
     if grpc is not None and isinstance(e, grpc.RpcError):
