@@ -174,6 +174,29 @@ def _baselines_line(data: dict[str, Any]) -> str:
     )
 
 
+def _horizon(data: dict[str, Any]) -> str:
+    """``tools/horizon_check.py``: configs trained at one length, scored on validation."""
+    m, runs = data["machine"], data["runs"]
+    val = {r["config"]["data"]["val_size"] for r in runs.values()}
+    lines = [
+        f"{m['cpu']}, {m['cores']} cores; each config {data['epochs']} epochs on the training "
+        f"images outside the {' or '.join(f'{v:,}' for v in sorted(val))}-image validation "
+        "split, its one-cycle schedule spanning them, one seed; scored on that split.",
+        "",
+        "| config | dropout | FC dropout | translate px | validation, last epoch | best "
+        "validation | s per epoch |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for name, r in runs.items():
+        model, seconds = r["config"]["model"], sorted(r["epoch_seconds"])
+        lines.append(
+            f"| {name} | {model['dropout']:.2f} | {model['fc_dropout']:.2f} | "
+            f"{r['config']['augment']['translate_px']} | {r['val_acc']:.4f} | "
+            f"{r['best_val_acc']:.4f} | {seconds[len(seconds) // 2]:.1f} |"
+        )
+    return "\n".join(lines)
+
+
 def _ms(q: dict[str, Any] | None) -> str:
     return "-" if not q or q.get("p50") is None else f"{q['p50']:.0f} / {q['p99']:.0f}"
 
@@ -404,6 +427,14 @@ REGIONS: dict[str, Region] = {
         "fmnist-bench baselines --budget 15m --methods ours,random,recipe --seeds 3 "
         "--work-dir runs/baselines-15m-seeds --json docs/results/baselines-15m-seeds.json",
         _baselines_line,
+    ),
+    "horizon-20ep": Region(
+        "docs/results/horizon-20ep.json",
+        "python tools/horizon_check.py docs/results/horizon/trial4.toml "
+        "docs/results/horizon/trial4-less-regularised.toml "
+        "docs/results/horizon/trial4-more-regularised.toml --epochs 20 "
+        "--json docs/results/horizon-20ep.json",
+        _horizon,
     ),
     "suite-times": Region(
         "docs/results/suite-times.json",

@@ -3,10 +3,11 @@ JSON: how a choice made at the search's short length holds at the final training
 
     python tools/horizon_check.py A.toml B.toml ... --epochs 20 --json docs/results/NAME.json
 
-Each config trains on the training images outside its validation split (never the test
-set), its schedule stretched to ``--epochs``, one after another on this machine; the JSON
-keeps each run's validation accuracy per epoch, its config and the machine. ``docs_figures``
-renders the table from it (region ``horizon-20ep``).
+Each config is trained by ``fmnist-search train --epochs N`` on the training images outside
+its validation split (never the test set), one after another on this machine (a one-cycle
+schedule spans whatever epochs it is given); the JSON keeps each run's validation accuracy
+per epoch, its config and the machine. ``docs_figures`` renders the table from it (region
+``horizon-20ep``).
 """
 
 from __future__ import annotations
@@ -15,14 +16,14 @@ import argparse
 import json
 import sys
 import time
+import tomllib
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from fmnist.config import load_toml, stretch  # noqa: E402
-from fmnist.record import train_run  # noqa: E402
 from fmnist_bench.machine import probe  # noqa: E402
+from search.cli import main as fmnist_search  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -36,17 +37,17 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     started, runs, machine = time.time(), {}, probe(args.device)
     for path in map(Path, args.configs):
-        config, _ = load_toml(path)
-        if config.data.val_size <= 0:
+        if tomllib.loads(path.read_text()).get("data", {}).get("val_size", 1) <= 0:
             parser.error(f"{path} trains on every image: give it a validation split")
         print(f"horizon: {path.stem}, {args.epochs} epochs", flush=True)
-        metrics, _ = train_run(
-            stretch(config, args.epochs),
-            Path(args.out) / path.stem,
-            data_dir=args.data_dir,
-            device=args.device,
-            provenance={"config_file": str(path)},
+        out = Path(args.out) / path.stem
+        train = ["train", "--config", str(path), "--epochs", str(args.epochs), "--out", str(out)]
+        train += ["--device", args.device] + (
+            ["--data-dir", args.data_dir] if args.data_dir else []
         )
+        if fmnist_search(train) != 0:
+            return 1
+        metrics = json.loads((out / "metrics.json").read_text())
         runs[path.stem] = {
             "config_file": str(path),
             "val_curve": [h["val_acc"] for h in metrics["history"]],
