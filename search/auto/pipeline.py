@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import optuna
+from optuna.trial import TrialState
 
 from fmnist.config import dump_toml, load_toml, replace, stretch
 from search.auto.budget import text
@@ -45,9 +46,9 @@ from search.results.model_card import retrain
 from search.run.options import RunOptions
 from search.run.plan import RunPlan, make_plan, storage_url
 from search.run.runner import open_study, run
-from search.storage.liveness import cut_and_waiting, enqueue_retry
+from search.storage.liveness import RETRY_OF, cut_and_waiting, enqueue_retry
 from search.study import resolve
-from search.trials import finished_count, ranked
+from search.trials import epoch_accuracies, finished_count, ranked
 
 CARD_RESERVE_S = 5.0  # scoring and the card after the final training: at least this, and
 CARD_RESERVE_SHARE = 0.02  # this share of the budget
@@ -187,7 +188,8 @@ def search_phase(session: Session, run_plan: RunPlan, url: str, fixed: Split | N
             f"{len(short)} trials: {measured}; {split.why} (search {split.search:.0%}, "
             f"confirm {split.confirm:.0%}, final training at least {split.final:.0%})"
         )
-    search_until(session, session.plan.share_end("search"), run_plan, url)
+    finish = finishing_s(session.study, session.plan)
+    search_until(session, session.plan.share_end("search"), run_plan, url, at_least_s=finish)
     for _ in range(MIN_COMPLETE_TRIES):  # the share bought no complete trial: buy one
         if ranked(session.study):
             break
@@ -206,13 +208,38 @@ def continue_cut(study: optuna.Study) -> list[int]:
     return [t.number for t in cut if enqueue_retry(study, t)]
 
 
-def search_until(session: Session, fraction: float, run_plan: RunPlan, url: str) -> None:
+def finishing_s(study: optuna.Study, plan: Plan) -> float:
+    """Seconds the queued continuations of cut trials need to finish: the epochs each lacks,
+    at its cut trial's measured epoch time. A share shorter than that would cut them again
+    (a 15-minute `cpu` budget cut its best 0.87M trial at 3 of 6 epochs, then its
+    continuation at 4, and trained the recipe instead)."""
+    trials = study.get_trials(deepcopy=False)
+    seconds = 0.0
+    for t in trials:
+        if t.state == TrialState.WAITING and (origin := t.user_attrs.get(RETRY_OF)) is not None:
+            cut = trials[origin]
+            done = max(epoch_accuracies(cut), default=-1) + 1
+            lacking = max(0, plan.search_epochs - done)
+            seconds += lacking * (epoch_seconds(cut) or plan.probe_epoch_s)
+    return seconds
+
+
+def search_until(
+    session: Session, fraction: float, run_plan: RunPlan, url: str, at_least_s: float = 0.0
+) -> None:
     """Search until ``fraction`` of the budget is spent: the runner's timeout, less one epoch,
-    since a running trial stops at its next epoch end."""
+    since a running trial stops at its next epoch end; or for ``at_least_s``, the time the
+    continuations of cut trials need to finish, where that is longer."""
     trials = session.study.get_trials(deepcopy=False)
     epoch = max([session.plan.probe_epoch_s, *filter(None, map(epoch_seconds, trials))])
     end = session.at(fraction)
     timeout = end - time.monotonic() - epoch
+    if at_least_s > timeout:
+        session.log(
+            f"auto: the search share is extended by {at_least_s - max(timeout, 0):.0f} s so "
+            "that the trial(s) a share's end cut can finish"
+        )
+        timeout, end = at_least_s, time.monotonic() + at_least_s + epoch
     if timeout < MIN_SEARCH_S:
         return
     session.announce("search", fraction, end)

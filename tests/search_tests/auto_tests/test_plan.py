@@ -68,3 +68,32 @@ def test_confirm_runs_two_or_more_or_none() -> None:
     assert affordable(top, 12, 12 * 30, probe_s=5.0) == 2
     assert affordable(top, 12, 12 * 35, probe_s=5.0) == 3  # the probe's time for the third
     assert affordable(top[:1], 12, 1e9, probe_s=5.0) == 0  # one complete trial: nothing to rank
+
+
+def test_a_cut_trial_s_continuation_is_given_the_epochs_it_lacks() -> None:
+    """The search share after the split is at least what the queued continuations of cut
+    trials need to finish (a 15-minute budget had cut its best trial twice and trained the
+    recipe): the epochs each lacks at its own measured epoch time, the probe's where unmeasured."""
+    from optuna.trial import TrialState
+
+    from search.auto.pipeline import finishing_s
+    from search.storage.liveness import enqueue_retry
+
+    plan = Plan(budget_s=900, study="cpu", search_epochs=6, search_images=54000, probe_epoch_s=9)
+    study = optuna.create_study(direction="maximize")
+    assert finishing_s(study, plan) == 0.0
+    for epochs, seconds in ((3, 28.0), (1, None)):  # cut at 3 of 6, measured; at 1, not
+        trial = study.ask()
+        for epoch in range(epochs):
+            trial.report(0.9, epoch)
+        if seconds is not None:
+            trial.set_user_attr("epoch_seconds", [seconds] * epochs)
+        trial.set_user_attr("stopped_by", "timeout")
+        study.tell(trial, state=TrialState.PRUNED)
+    done = study.ask()  # a complete trial lacks nothing
+    study.tell(done, 0.8)
+    for cut in study.trials[:2]:
+        assert enqueue_retry(study, cut)
+    assert finishing_s(study, plan) == 3 * 28.0 + 5 * 9
+    study.tell(study.ask(), 0.9)  # the first continuation ran: only the second is waiting
+    assert finishing_s(study, plan) == 5 * 9
