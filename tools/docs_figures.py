@@ -428,6 +428,30 @@ REGIONS: dict[str, Region] = {
         "--work-dir runs/baselines-15m-seeds --json docs/results/baselines-15m-seeds.json",
         _baselines_line,
     ),
+    "baselines-15m-floors": Region(
+        "docs/results/baselines-15m-floors.json",
+        "fmnist-bench baselines --budget 15m --methods ours,random --seeds 3 "
+        "--work-dir runs/baselines-15m-floors --json docs/results/baselines-15m-floors.json",
+        _baselines,
+    ),
+    "baselines-15m-recipe": Region(
+        "docs/results/baselines-15m-recipe.json",
+        "fmnist-bench baselines --budget 15m --methods recipe "
+        "--work-dir runs/baselines-15m-recipe --json docs/results/baselines-15m-recipe.json",
+        _baselines,
+    ),
+    "baselines-15m-floors-line": Region(
+        "docs/results/baselines-15m-floors.json",
+        "fmnist-bench baselines --budget 15m --methods ours,random --seeds 3 "
+        "--work-dir runs/baselines-15m-floors --json docs/results/baselines-15m-floors.json",
+        _baselines_line,
+    ),
+    "baselines-15m-recipe-line": Region(
+        "docs/results/baselines-15m-recipe.json",
+        "fmnist-bench baselines --budget 15m --methods recipe "
+        "--work-dir runs/baselines-15m-recipe --json docs/results/baselines-15m-recipe.json",
+        _baselines_line,
+    ),
     "horizon-20ep": Region(
         "docs/results/horizon-20ep.json",
         "python tools/horizon_check.py docs/results/horizon/trial4.toml "
