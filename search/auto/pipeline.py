@@ -234,7 +234,7 @@ def search_until(
     epoch = max([session.plan.probe_epoch_s, *filter(None, map(epoch_seconds, trials))])
     end = session.at(fraction)
     timeout = end - time.monotonic() - epoch
-    if at_least_s > timeout:
+    if at_least_s > max(timeout, 0.0):
         session.log(
             f"auto: the search share is extended by {at_least_s - max(timeout, 0):.0f} s so "
             "that the trial(s) a share's end cut can finish"

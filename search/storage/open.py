@@ -46,7 +46,7 @@ def safe_url(url: str) -> str:
 def make_url(url: str):
     """SQLAlchemy's parsed URL. SQLAlchemy is imported only here and where a database is
     opened: a worker through the proxy or on Redis never loads it (about 11 MB)."""
-    from sqlalchemy.engine import make_url as parse
+    from sqlalchemy.engine import make_url as parse  # heavy: loaded where a URL is parsed
 
     return parse(url)
 
