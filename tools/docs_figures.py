@@ -29,6 +29,7 @@ import argparse
 import json
 import re
 import shlex
+import statistics
 import sys
 from collections import Counter
 from collections.abc import Callable
@@ -188,11 +189,11 @@ def _horizon(data: dict[str, Any]) -> str:
         "|---|---:|---:|---:|---:|---:|---:|",
     ]
     for name, r in runs.items():
-        model, seconds = r["config"]["model"], sorted(r["epoch_seconds"])
+        model = r["config"]["model"]
         lines.append(
             f"| {name} | {model['dropout']:.2f} | {model['fc_dropout']:.2f} | "
             f"{r['config']['augment']['translate_px']} | {r['val_acc']:.4f} | "
-            f"{r['best_val_acc']:.4f} | {seconds[len(seconds) // 2]:.1f} |"
+            f"{r['best_val_acc']:.4f} | {statistics.median(r['epoch_seconds']):.1f} |"
         )
     return "\n".join(lines)
 

@@ -25,6 +25,9 @@ sys.path.insert(0, str(ROOT))
 from fmnist_bench.machine import probe  # noqa: E402
 from search.cli import main as fmnist_search  # noqa: E402
 
+# What the JSON keeps of each run's metrics.json, beside its validation curve.
+KEPT = ("val_acc", "best_val_acc", "params", "epoch_seconds", "config", "git_commit")
+
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -51,17 +54,7 @@ def main(argv: list[str] | None = None) -> int:
         runs[path.stem] = {
             "config_file": str(path),
             "val_curve": [h["val_acc"] for h in metrics["history"]],
-            **{
-                k: metrics[k]
-                for k in (
-                    "val_acc",
-                    "best_val_acc",
-                    "params",
-                    "epoch_seconds",
-                    "config",
-                    "git_commit",
-                )
-            },  # fmt: skip
+            **{k: metrics[k] for k in KEPT},
         }
         print(f"horizon: {path.stem}: validation {metrics['val_acc']:.4f}", flush=True)
     result = {

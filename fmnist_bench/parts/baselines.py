@@ -37,7 +37,12 @@ from fmnist_bench.options import BaselinesOptions
 from search.auto import AutoOptions, auto
 from search.auto.pipeline import card_reserve, extra_seeds
 from search.auto.plan import Split
-from search.auto.probe import TRAIN_IMAGES, probe_epoch_seconds, recipe_config, search_images
+from search.auto.probe import (
+    TRAIN_IMAGES,
+    probe_epoch_seconds,
+    recipe_config,
+    search_epoch_seconds,
+)
 from search.results.anytime import Curve, anytime_curve, draw_anytime
 from search.storage import load_study
 from search.study import resolve
@@ -109,13 +114,7 @@ class Methods:
         seconds of a search epoch of the preset's recipe (as ``auto``'s probe times it) and the
         CPU. A bench continued in another session may run on another machine, or on the same
         one at another speed; each run's row says which."""
-        epoch_s = probe_epoch_seconds(
-            recipe_config(self.study),
-            images=search_images(self.study),
-            val_images=self.study.preset.val_size,
-            data_dir=self.opts.data_dir,
-            device=self.device,
-        )
+        epoch_s = search_epoch_seconds(self.study, data_dir=self.opts.data_dir, device=self.device)
         return {"host_epoch_s": epoch_s, "cpu": cpu_model()}
 
     def fresh(self, *names: str) -> None:

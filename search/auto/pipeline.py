@@ -37,7 +37,7 @@ from search.auto.plan import (
     store,
     stored_plan,
 )
-from search.auto.probe import TRAIN_IMAGES, probe_epoch_seconds, recipe_config, search_images
+from search.auto.probe import TRAIN_IMAGES, search_epoch_seconds, search_images
 from search.errors import SearchError
 from search.folders import out_folder
 from search.results.confirm import confirm
@@ -120,19 +120,12 @@ def auto(opts: AutoOptions, *, started_s_ago: float = 0.0, log=print) -> dict[st
     stored, _ = open_study(run_plan, url)
     plan = stored_plan(stored)
     if plan is None:
-        images = search_images(study)
-        probe = probe_epoch_seconds(
-            recipe_config(study),
-            images=images,
-            val_images=study.preset.val_size,
-            data_dir=opts.data_dir,
-            device=opts.device,
-        )
+        probe = search_epoch_seconds(study, data_dir=opts.data_dir, device=opts.device)
         plan = new_plan(
             budget_s=opts.budget_s,
             study=study.name,
             epochs=study.preset.epochs,
-            images=images,
+            images=search_images(study),
             probe_s=probe,
         )
         plan = store(stored, plan)

@@ -59,3 +59,15 @@ def probe_epoch_seconds(
     fit(full_train_config(stretch(config, 1), subset=n), data_dir=data_dir, device=device,
         callbacks=[clock])  # fmt: skip
     return clock.per_step / batch * (images + VAL_COST * val_images)
+
+
+def search_epoch_seconds(study: ResolvedStudy, *, data_dir, device: str) -> float:
+    """Seconds of one search epoch of the preset's recipe here: what ``auto`` plans from, and
+    what the baselines bench records before each run as the machine's speed."""
+    return probe_epoch_seconds(
+        recipe_config(study),
+        images=search_images(study),
+        val_images=study.preset.val_size,
+        data_dir=data_dir,
+        device=device,
+    )

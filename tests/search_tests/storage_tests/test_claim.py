@@ -231,5 +231,4 @@ def test_a_worker_with_a_fake_objective_imports_no_torch(storage_url: str, study
     # SQLAlchemy only where the study is in a database: a worker on Redis never loads it
     expected = "[]" if storage_url.startswith("redis") else "['sqlalchemy']"
     assert (ran, heavy.strip()) == ("5", expected)
-    print(f"worker RSS {rss_mb} MB")
     assert int(rss_mb) < 100, rss_mb
