@@ -89,6 +89,10 @@ def test_methods_runs_only_those_named(bench, tmp_path: Path, data_dir: Path) ->
     # each repeat trains afresh: its own seed
     seeds = [load_toml(work / f"recipe-{r}" / "config.toml")[0].seed for r in (0, 1)]
     assert seeds[1] == seeds[0] + 1
+    for r in (0, 1):  # planned from one whole epoch timed in its budget, and it says so
+        metrics = json.loads((work / f"recipe-{r}" / "metrics.json").read_text())
+        assert metrics["provenance"]["planned_epoch_s"] > 0
+        assert len(metrics["epoch_seconds"]) == metrics["provenance"]["epochs"] >= 1
 
 
 @pytest.mark.slow
