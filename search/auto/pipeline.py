@@ -83,11 +83,14 @@ class Session:
         self.spend(self.plan.phase)
         self.update(phase=phase)
 
-    def announce(self, phase: str, share: float, end: float) -> None:
+    def announce(self, phase: str, end: float) -> None:
+        """The phase, the seconds it has (to ``end``) and their share of the budget, and
+        what is left of the budget."""
+        seconds = max(0.0, end - time.monotonic())
         self.log(
-            f"auto: {phase}, {share:.0%} of the {text(self.plan.budget_s)} budget, "
-            f"{max(0.0, end - time.monotonic()):.0f} s for it; {self.left():.0f} s of the "
-            "budget left"
+            f"auto: {phase}, {seconds / self.plan.budget_s:.0%} of the "
+            f"{text(self.plan.budget_s)} budget, {seconds:.0f} s for it; {self.left():.0f} s "
+            "of the budget left"
         )
 
 
@@ -235,7 +238,7 @@ def search_until(
         timeout, end = at_least_s, time.monotonic() + at_least_s + epoch
     if timeout < MIN_SEARCH_S:
         return
-    session.announce("search", fraction, end)
+    session.announce("search", end)
     run(run_plan.with_timeout(timeout), url)
 
 
@@ -253,7 +256,7 @@ def confirm_phase(session: Session, opts: AutoOptions, out: Path) -> None:
     count = affordable(top, epochs, end - time.monotonic(), plan.probe_epoch_s)
     rho = None
     if count:
-        session.announce(f"confirm (top {count} at {epochs} epochs)", split.confirm, end)
+        session.announce(f"confirm (top {count} at {epochs} epochs)", end)
         ranking = confirm(
             session.study,
             top=count,
@@ -307,7 +310,7 @@ def final_phase(session: Session, opts: AutoOptions, out: Path, url: str) -> Non
     provenance |= {"searched_epochs": config.epochs, "auto_budget_s": session.plan.budget_s}
     path.write_text(dump_toml(stretch(config, epochs), provenance))
     session.update(final_epochs=epochs, final_epoch_s=epoch_s)
-    session.announce(f"final training ({epochs} epochs)", 1.0, session.at(1.0))
+    session.announce(f"final training ({epochs} epochs)", session.at(1.0))
     retrain(
         path,
         seeds=1,

@@ -3,6 +3,7 @@ command: the plan goes on where it stopped, the whole stays within the budget (+
 test set is opened once; ``--seed`` seeds its search's sampler."""
 
 import json
+import re
 import time
 
 import pytest
@@ -50,6 +51,10 @@ def test_auto_resumes_its_plan_within_budget_and_opens_the_test_set_once(cli, tm
     assert {"start", "search", "confirm"} <= stopped.spent_s.keys()
     progress = [line for line in ctrl_c.lines if f"of the {BUDGET_S:g}s budget" in line]
     assert progress and all("s of the budget left" in line for line in progress)
+    # each phase's share is its own seconds over the budget (the final's is not "100%")
+    for line in progress:
+        share, seconds = re.search(r"(\d+)% of the .*?, (\d+) s for it", line).groups()
+        assert abs(int(share) - 100 * int(seconds) / BUDGET_S) <= 3, line  # rounding
     trials = len(study.trials)
     assert lockbox.openings(study) == []
     assert run_plan.stored_plan(study).seed == 7  # the preset's is 0
