@@ -453,6 +453,18 @@ REGIONS: dict[str, Region] = {
         "--work-dir runs/baselines-15m-recipe --json docs/results/baselines-15m-recipe.json",
         _baselines_line,
     ),
+    "baselines-60m": Region(
+        "docs/results/baselines-60m.json",
+        "fmnist-bench baselines --budget 60m --seeds 3 --work-dir runs/baselines-60m "
+        "--json docs/results/baselines-60m.json",
+        _baselines,
+    ),
+    "baselines-60m-line": Region(
+        "docs/results/baselines-60m.json",
+        "fmnist-bench baselines --budget 60m --seeds 3 --work-dir runs/baselines-60m "
+        "--json docs/results/baselines-60m.json",
+        _baselines_line,
+    ),
     "horizon-20ep": Region(
         "docs/results/horizon-20ep.json",
         "python tools/horizon_check.py docs/results/horizon/trial4.toml "

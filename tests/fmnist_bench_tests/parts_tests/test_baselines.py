@@ -186,3 +186,15 @@ def test_runs_kept_from_an_older_file_show_no_host_speed() -> None:
     assert "AMD EPYC (some runs on Other CPU), 2 cores" in table
     assert "| ours (auto) | 60 | 3 | 0.9000 | 0.9100 | 1,000 | - |" in table
     assert "| random search | 60 | 3 | 0.9000 | 0.9100 | 1,000 | 12.5 |" in table
+
+
+def test_the_host_speed_is_the_faster_of_two_probes(tmp_path: Path, monkeypatch) -> None:
+    """A process's first training runs cold: the row keeps the faster of two timings."""
+    from fmnist_bench.options import BaselinesOptions
+    from fmnist_bench.parts import baselines
+
+    timings = iter([37.4, 23.8])
+    monkeypatch.setattr(baselines, "search_epoch_seconds", lambda *a, **k: next(timings))
+    preset = write_preset(tmp_path / "tinyb.toml", **AUTO_IN_TESTS)
+    methods = baselines.Methods(BaselinesOptions(budget_s=4, study=str(preset)), "cpu", tmp_path)
+    assert methods.host()["host_epoch_s"] == 23.8
