@@ -30,16 +30,15 @@ import tomli_w
 from fmnist.config import full_train_config, replace, stretch
 from fmnist.provenance import git_commit
 from fmnist.record import train_run
-from fmnist.train import fit
 from fmnist_bench import optuna_recipe
 from fmnist_bench.bench import cut_short, show
-from fmnist_bench.clock import StepClock
 from fmnist_bench.machine import cpu_model
 from fmnist_bench.options import BaselinesOptions
+from fmnist_bench.trainer import throughput
 from search.auto import AutoOptions, auto
 from search.auto.pipeline import card_reserve, extra_seeds
 from search.auto.plan import Split
-from search.auto.probe import recipe_config, search_epoch_seconds
+from search.auto.probe import TRAIN_IMAGES, recipe_config, search_epoch_seconds
 from search.results.anytime import Curve, anytime_curve, draw_anytime
 from search.storage import load_study
 from search.study import resolve
@@ -208,10 +207,10 @@ class Methods:
         recipe's budget. A few timed steps (``auto``'s probe, which its search corrects with
         the epochs it measures) ran a 15-minute recipe 8% over: whole epochs are slower than
         their steps (loading, the epoch's edges), and the recipe measures nothing else."""
-        clock = StepClock()
-        one = full_train_config(stretch(config, 1), subset=self.opts.images)
-        fit(one, data_dir=self.opts.data_dir, device=self.device, callbacks=[clock])
-        return clock.train_seconds[0]
+        images = self.opts.images or TRAIN_IMAGES
+        timed = throughput(config, images=images, epochs=1, device=self.device,
+                           data_dir=self.opts.data_dir)  # fmt: skip
+        return timed["epoch_seconds"][0]
 
     def optuna(self, repeat: int):
         begin = time.perf_counter()
