@@ -51,11 +51,13 @@ def show(title: str, header: Sequence[str], rows: Sequence[Sequence[Any]]) -> No
     print("\n" + table(title, header, rows), flush=True)
 
 
-def cut_short(path: Path, opts: Any, what: str) -> dict[str, Any] | None:
+def cut_short(
+    path: Path, opts: Any, what: str, free: frozenset[str] = frozenset({"json"})
+) -> dict[str, Any] | None:
     """The JSON a bench of the same options left at ``path`` when it was cut short (it says
     ``partial``), for the same command to continue it as `fmnist-search run` continues a
     study; None where there is none, or the bench there finished (measured again from the
-    start). Other options there are a one-line error naming each."""
+    start). Other options there, save those in ``free``, are a one-line error naming each."""
     try:
         data = json.loads(path.read_text())
     except (FileNotFoundError, ValueError):
@@ -64,7 +66,7 @@ def cut_short(path: Path, opts: Any, what: str) -> dict[str, Any] | None:
         return None
     ours = json.loads(json.dumps(dataclasses.asdict(opts)))
     theirs = data.get("options", {})
-    if differ := sorted(k for k in ours.keys() - {"json"} if ours[k] != theirs.get(k)):
+    if differ := sorted(k for k in ours.keys() - free if ours[k] != theirs.get(k)):
         shown = "; ".join(f"{k}: {theirs.get(k)!r} there, {ours[k]!r} here" for k in differ)
         raise SearchError(
             f"{path} holds {what} cut short with other options ({shown}); rerun its own "

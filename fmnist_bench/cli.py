@@ -113,9 +113,10 @@ def run_baselines(opts: BaselinesOptions) -> int:
     the JSON written after each run so that the same command continues a bench cut short."""
     device = resolve_device(opts.device)
     start = time.perf_counter()
-    results = _header(opts, device)
     path = Path(opts.json or f"runs/bench/baselines-{time.strftime('%Y%m%d-%H%M%S')}.json")
     earlier = baselines.earlier_runs(path, opts)
+    # the file's options name its whole table: a continuation of some methods adds to it
+    results = _header(dataclasses.replace(opts, methods=earlier.table(opts)), device)
     path.parent.mkdir(parents=True, exist_ok=True)
 
     def write(figures: dict[str, Any]) -> None:

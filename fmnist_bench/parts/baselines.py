@@ -23,7 +23,7 @@ import time
 import tomllib
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import tomli_w
 
@@ -86,8 +86,12 @@ class Methods:
             pruner={"name": "none"},
         )
 
+    def labels(self) -> dict[str, str]:
+        """Every method's label in the table, by its name."""
+        return LABELS | {"one-epoch": f"one-epoch top-{self.opts.top_k}"}
+
     def table(self) -> dict[str, Callable[[int], tuple[dict[str, Any], Curve]]]:
-        """The methods ``--methods`` names, by their labels, in ``METHODS``' order."""
+        """The methods ``--methods`` names, by their labels, in ``LABELS``' order."""
         measures = {
             "ours": lambda r: self.auto("ours", self.opts.study, r),
             "recipe": self.recipe,
@@ -97,7 +101,7 @@ class Methods:
             ),
             "optuna": self.optuna,
         }
-        label = LABELS | {"one-epoch": f"one-epoch top-{self.opts.top_k}"}
+        label = self.labels()
         return {label[m]: measures[m] for m in LABELS if m in self.opts.methods}
 
     def _top_k_split(self) -> Split:
@@ -254,20 +258,35 @@ def summarise(rows: list[dict[str, Any]]) -> dict[str, dict[str, float | None]]:
     return stats | {"test_seeds": mean_std(seeds)}
 
 
-def earlier_runs(path: Path, opts: BaselinesOptions) -> dict[tuple[str, int], dict[str, Any]]:
-    """The runs a bench of the same options finished before it was cut short, by (method,
-    repeat), from the JSON it left at ``path``: the same command continues it (a 60-minute
-    table is five hours on 2 cores), each kept run naming the commit it ran on. A finished
-    bench's file is measured again from the start."""
-    data = cut_short(path, opts, "a baselines run")
+class Earlier(NamedTuple):
+    """What a bench cut short left: its runs, by (method label, repeat), and the methods of
+    its whole table (those its first command named, with any a continuation added)."""
+
+    runs: dict[tuple[str, int], dict[str, Any]]
+    methods: tuple[str, ...]
+
+    def table(self, opts: BaselinesOptions) -> tuple[str, ...]:
+        """The table's methods once ``opts.methods`` have run too, in ``LABELS``' order."""
+        return tuple(m for m in LABELS if m in opts.methods or m in self.methods)
+
+
+def earlier_runs(path: Path, opts: BaselinesOptions) -> Earlier:
+    """The runs a bench of the same options finished before it was cut short, from the JSON
+    it left at ``path``: the same command continues it (a 60-minute table is eight hours on
+    2 cores), each kept run naming the commit it ran on. The continuation may name other
+    ``--methods`` (those that fit in the time at hand): the file keeps every method's runs,
+    and stays cut short until each method of its table has run. A finished bench's file is
+    measured again from the start."""
+    data = cut_short(path, opts, "a baselines run", free=frozenset({"json", "methods"}))
     if data is None:
-        return {}
+        return Earlier({}, ())
     b = data["baselines"]
-    return {
+    runs = {
         (method, i): {"row": row, "curve": b["curves"].get(method, []) if i == 0 else []}
         for method, rows in b["runs"].items()
         for i, row in enumerate(rows)
     }
+    return Earlier(runs, tuple(data["options"]["methods"]))
 
 
 def run(
@@ -276,23 +295,26 @@ def run(
     work: Path,
     figure: Path,
     on_run: Callable[[dict[str, Any]], None] | None = None,
-    earlier: dict[tuple[str, int], dict[str, Any]] | None = None,
+    earlier: Earlier | None = None,
 ) -> dict[str, Any]:
     """Every method ``opts.repeats`` times, interleaved (a shared machine's drift then hits
     every method alike); the table printed, the anytime curves of the first repeat drawn to
     ``figure``; the figures under ``baselines``. ``on_run`` hears the figures so far after
     each run, so a bench cut short keeps what it measured; the runs in ``earlier``
-    (``earlier_runs``) are kept, not run again."""
+    (``earlier_runs``) are kept, not run again, those of methods not named now included."""
     methods = Methods(opts, device, work)
     runs: dict[str, list[dict[str, Any]]] = {}
     curves: dict[str, Curve] = {}
-    earlier = earlier or {}
+    table, labels = methods.table(), methods.labels()
+    earlier = earlier or Earlier({}, ())
     for repeat in range(opts.repeats):
-        for method, measure in methods.table().items():
+        for method in labels.values():
             where = f"baselines: {method}, repeat {repeat + 1} of {opts.repeats}"
-            if (kept := earlier.get((method, repeat))) is not None:
+            if (kept := earlier.runs.get((method, repeat))) is not None:
                 row, curve = kept["row"], kept["curve"]
                 print(f"\n{where}: kept from the run cut short (commit {row['commit']})")
+            elif (measure := table.get(method)) is None:
+                continue  # neither named now nor kept
             else:
                 print(f"\n{where}", flush=True)
                 host = methods.host()
@@ -302,7 +324,13 @@ def run(
             curves.setdefault(method, curve)
             if on_run:
                 on_run(figures(opts, runs, curves, figure, partial=True))
-    result = figures(opts, runs, curves, figure)
+    short = [m for m in earlier.table(opts) if len(runs.get(labels[m], ())) < opts.repeats]
+    result = figures(opts, runs, curves, figure, partial=bool(short))
+    if short:
+        print(
+            f"baselines: the table still lacks {', '.join(labels[m] for m in short)}: the same "
+            f"command continues it (--methods {','.join(short)} runs only those)"
+        )
     summary = result["baselines"]["summary"]
     show(
         f"baselines: {opts.budget_s:g} s each, final training included; test scored once per "

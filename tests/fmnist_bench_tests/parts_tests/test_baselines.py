@@ -150,6 +150,48 @@ def test_a_bench_cut_short_is_continued_by_its_command(
     )
 
 
+@pytest.mark.slow
+def test_a_continuation_may_run_other_methods(bench, tmp_path: Path, data_dir: Path) -> None:
+    """A long table continued in several sessions, some methods at a time: the file keeps
+    every method's runs and stays cut short until each method of its table has run."""
+    preset = write_preset(tmp_path / "tinyb.toml", **AUTO_IN_TESTS)
+    out, work = tmp_path / "b.json", tmp_path / "work"
+    argv = ("baselines", "--budget", "4s", "--study", preset, "--methods", "recipe",
+            "--images", 2000, "--json", out, "--work-dir", work, "--data-dir", data_dir,
+            "--device", "cpu")  # fmt: skip
+    assert (first := bench(*argv)).code == 0, first.log
+    data = json.loads(out.read_text())
+    assert not data["partial"] and data["options"]["methods"] == ["recipe"]
+    # As if a table of three methods had been cut short after ours, on an earlier commit.
+    recipe = data["baselines"]["runs"].pop("recipe, whole budget")[0]
+    ours = recipe | {"method": "ours (auto)", "trials": 5, "commit": "an-earlier-commit"}
+    data["baselines"]["runs"] = {"ours (auto)": [ours]}
+    data["options"]["methods"], data["partial"] = ["ours", "recipe", "random"], True
+    out.write_text(json.dumps(data))
+
+    again = bench(*argv)
+    assert again.code == 0, again.log
+    assert "ours (auto), repeat 1 of 1: kept from the run cut short" in again.out
+    assert "the table still lacks random search" in again.out
+    found = json.loads(out.read_text())
+    assert found["partial"] and found["options"]["methods"] == ["ours", "recipe", "random"]
+    runs = found["baselines"]["runs"]
+    assert list(runs) == ["ours (auto)", "recipe, whole budget"]
+    assert runs["ours (auto)"] == [ours] and runs["recipe, whole budget"][0]["commit"] != (
+        "an-earlier-commit"
+    )
+    assert "random search" not in found["baselines"]["summary"]
+
+    # Once every method of its table has run, the file is whole (a new run starts afresh).
+    found["options"]["methods"] = ["ours", "recipe"]
+    out.write_text(json.dumps(found))
+    last = bench(*argv)
+    assert last.code == 0, last.log
+    assert "recipe, whole budget, repeat 1 of 1: kept from the run cut short" in last.out
+    whole = json.loads(out.read_text())
+    assert not whole["partial"] and whole["baselines"]["runs"] == runs
+
+
 @pytest.mark.parametrize(
     ("argv", "names"),
     [
