@@ -198,6 +198,14 @@ class BaselinesOptions:
             parse=csv(str),
         ),
     )
+    again: tuple[str, ...] = field(
+        default=(),
+        metadata=flag(
+            "comma-separated methods of --methods whose runs, kept in a bench cut short, "
+            "are measured afresh (one run on an unlike machine, say; default none)",
+            parse=csv(str),
+        ),
+    )
     seeds: int = field(
         default=1,
         metadata=flag(
@@ -242,6 +250,11 @@ class BaselinesOptions:
             raise SearchError(
                 f"--methods {','.join(self.methods)!r}: give one or more of "
                 f"{', '.join(BASELINE_METHODS)}"
+            )
+        if stray := [m for m in self.again if m not in self.methods]:
+            raise SearchError(
+                f"--again {','.join(self.again)!r}: {', '.join(stray)} not in --methods "
+                f"{','.join(self.methods)!r}; name each method to measure afresh in both"
             )
 
 

@@ -21,7 +21,7 @@ import shutil
 import statistics
 import time
 import tomllib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -39,6 +39,7 @@ from search.auto import AutoOptions, auto
 from search.auto.pipeline import card_reserve, extra_seeds
 from search.auto.plan import Split
 from search.auto.probe import TRAIN_IMAGES, recipe_config, search_epoch_seconds
+from search.errors import SearchError
 from search.results.anytime import Curve, anytime_curve, draw_anytime
 from search.storage import load_study
 from search.study import resolve
@@ -56,6 +57,11 @@ LABELS = {
 }
 # The one-epoch baseline's shares: one-epoch trials, the top K to the end, the final training.
 TOP_K_SPLIT = Split(0.40, 0.25, 0.35, 0, "one-epoch top-K: fixed shares")
+
+
+def labels(opts: BaselinesOptions) -> dict[str, str]:
+    """Every method's label in the table, by its name."""
+    return LABELS | {"one-epoch": f"one-epoch top-{opts.top_k}"}
 
 
 def variant(study: str, work: Path, name: str, **changes: Any) -> Path:
@@ -86,10 +92,6 @@ class Methods:
             pruner={"name": "none"},
         )
 
-    def labels(self) -> dict[str, str]:
-        """Every method's label in the table, by its name."""
-        return LABELS | {"one-epoch": f"one-epoch top-{self.opts.top_k}"}
-
     def table(self) -> dict[str, Callable[[int], tuple[dict[str, Any], Curve]]]:
         """The methods ``--methods`` names, by their labels, in ``LABELS``' order."""
         measures = {
@@ -101,7 +103,7 @@ class Methods:
             ),
             "optuna": self.optuna,
         }
-        label = self.labels()
+        label = labels(self.opts)
         return {label[m]: measures[m] for m in LABELS if m in self.opts.methods}
 
     def _top_k_split(self) -> Split:
@@ -169,42 +171,63 @@ class Methods:
         return row, anytime_curve(stored)
 
     def recipe(self, repeat: int):
+        """The recipe trained for the epochs its budget buys, with the first seed; its other
+        seeds (an hour each at 60 minutes) come after, from ``more_seeds``."""
         self.fresh(f"recipe-{repeat}", f"recipe-{repeat}-seed-*")
         begin = time.perf_counter()
-        config = recipe_config(self.study)
-        epoch_s = self.whole_epoch_seconds(config)
+        epoch_s = self.whole_epoch_seconds(recipe_config(self.study))
         # the reserve `auto` keeps for its scoring (2 s here ran a 15-minute recipe 5% over)
         left = self.opts.budget_s - (time.perf_counter() - begin) - card_reserve(self.opts.budget_s)
         epochs = max(1, math.floor(left / epoch_s))
-        final = full_train_config(stretch(config, epochs), subset=self.opts.images)
-        first = final.seed + repeat * self.opts.seeds  # repeats train afresh
-        runs = []
-        for seed in range(self.opts.seeds):  # the first in the budget, the others after it
-            metrics, _ = train_run(
-                replace(final, seed=first + seed),
-                self.work / (f"recipe-{repeat}" + (f"-seed-{first + seed}" if seed else "")),
-                data_dir=self.opts.data_dir,
-                device=self.device,
-                full_train=True,
-                evaluate_test=True,
-                provenance={
-                    "baseline": "the preset's first recipe, no search",
-                    "epochs": epochs,
-                    "planned_epoch_s": epoch_s,
-                },
-            )
-            runs.append(metrics)
-            if seed == 0:
-                wall = time.perf_counter() - begin
+        metrics = self._recipe_seed(repeat, epochs, 0, planned_epoch_s=epoch_s)
         row = {
-            "wall_s": wall,
+            "wall_s": time.perf_counter() - begin,
             "trials": 0,
             "val_acc": None,  # trained on every image: nothing held out
-            "test_acc": runs[0]["test_acc"],
-            "test_seeds": [m["test_acc"] for m in runs],
-            "params": runs[0]["params"],
+            "test_acc": metrics["test_acc"],
+            "test_seeds": [metrics["test_acc"]],
+            "params": metrics["params"],
+            "epochs": epochs,  # what a continuation trains the other seeds for
         }
         return row, []
+
+    def _recipe_seed(self, repeat: int, epochs: int, k: int, **provenance: Any):
+        """The recipe's ``k``-th seed of ``repeat`` trained for ``epochs`` on every training
+        image and scored once on the test set; its metrics."""
+        final = full_train_config(
+            stretch(recipe_config(self.study), epochs), subset=self.opts.images
+        )
+        seed = final.seed + repeat * self.opts.seeds + k  # repeats train afresh
+        name = f"recipe-{repeat}" + (f"-seed-{seed}" if k else "")
+        self.fresh(name)  # a seed cut short
+        metrics, _ = train_run(
+            replace(final, seed=seed),
+            self.work / name,
+            data_dir=self.opts.data_dir,
+            device=self.device,
+            full_train=True,
+            evaluate_test=True,
+            provenance={"baseline": "the preset's first recipe, no search", "epochs": epochs}
+            | provenance,
+        )
+        return metrics
+
+    def more_seeds(self, method: str, repeat: int, row: dict[str, Any]) -> Iterator[float]:
+        """The test accuracy of each seed ``row`` still lacks, trained after the budget and
+        outside it, one at a time so that a bench cut short keeps each. Only the recipe's are
+        trained here (an hour each at 60 minutes, so a continuation finishes them); a
+        search's are trained by ``auto`` beside its study, whose lockbox records them."""
+        if method != LABELS["recipe"]:
+            return
+        for k in range(len(row["test_seeds"]), self.opts.seeds):
+            if "epochs" not in row:
+                raise SearchError(
+                    f"the kept recipe run (commit {row['commit']}) has {k} of "
+                    f"{self.opts.seeds} seeds and no epochs to train the rest for; "
+                    "rerun it: remove its row from the JSON, or give another --json"
+                )
+            print(f"baselines: {method}, seed {k + 1} of {self.opts.seeds}, outside the budget")
+            yield self._recipe_seed(repeat, row["epochs"], k)["test_acc"]
 
     def whole_epoch_seconds(self, config) -> float:
         """Seconds of one epoch of ``config`` on every training image, timed whole inside the
@@ -275,15 +298,19 @@ def earlier_runs(path: Path, opts: BaselinesOptions) -> Earlier:
     it left at ``path``: the same command continues it (a 60-minute table is eight hours on
     2 cores), each kept run naming the commit it ran on. The continuation may name other
     ``--methods`` (those that fit in the time at hand): the file keeps every method's runs,
-    and stays cut short until each method of its table has run. A finished bench's file is
-    measured again from the start."""
-    data = cut_short(path, opts, "a baselines run", free=frozenset({"json", "methods"}))
-    if data is None:
+    and stays cut short until each method of its table has run; the runs of methods named in
+    ``--again`` are dropped, to be measured afresh. A finished bench's file is measured again
+    from the start."""
+    free = frozenset({"json", "methods", "again"})
+    if (data := cut_short(path, opts, "a baselines run", free=free)) is None:
         return Earlier({}, ())
-    b = data["baselines"]
+    # Measured afresh: a file written since (it names them) holds them measured afresh.
+    done = data["options"].get("again", ())
+    b, again = data["baselines"], {labels(opts)[m] for m in opts.again if m not in done}
     runs = {
         (method, i): {"row": row, "curve": b["curves"].get(method, []) if i == 0 else []}
         for method, rows in b["runs"].items()
+        if method not in again  # measured afresh
         for i, row in enumerate(rows)
     }
     return Earlier(runs, tuple(data["options"]["methods"]))
@@ -305,10 +332,10 @@ def run(
     methods = Methods(opts, device, work)
     runs: dict[str, list[dict[str, Any]]] = {}
     curves: dict[str, Curve] = {}
-    table, labels = methods.table(), methods.labels()
+    table, label = methods.table(), labels(opts)
     earlier = earlier or Earlier({}, ())
     for repeat in range(opts.repeats):
-        for method in labels.values():
+        for method in label.values():
             where = f"baselines: {method}, repeat {repeat + 1} of {opts.repeats}"
             if (kept := earlier.runs.get((method, repeat))) is not None:
                 row, curve = kept["row"], kept["curve"]
@@ -324,12 +351,17 @@ def run(
             curves.setdefault(method, curve)
             if on_run:
                 on_run(figures(opts, runs, curves, figure, partial=True))
-    short = [m for m in earlier.table(opts) if len(runs.get(labels[m], ())) < opts.repeats]
+            for test in methods.more_seeds(method, repeat, row) if method in table else ():
+                row["test_seeds"].append(test)
+                if on_run:
+                    on_run(figures(opts, runs, curves, figure, partial=True))
+    short = [m for m in earlier.table(opts) if unfinished(runs.get(label[m], []), opts)]
     result = figures(opts, runs, curves, figure, partial=bool(short))
     if short:
         print(
-            f"baselines: the table still lacks {', '.join(labels[m] for m in short)}: the same "
-            f"command continues it (--methods {','.join(short)} runs only those)"
+            "baselines: the table still lacks runs or seeds of "
+            f"{', '.join(label[m] for m in short)}: the same command continues it "
+            f"(--methods {','.join(short)} runs only those)"
         )
     summary = result["baselines"]["summary"]
     show(
@@ -352,6 +384,13 @@ def run(
     draw_anytime(curves, figure, title)
     print(f"anytime curves: {figure}")
     return result
+
+
+def unfinished(rows: list[dict[str, Any]], opts: BaselinesOptions) -> bool:
+    """Whether a method lacks a repeat, or a seed of its final training (the recipe's are
+    written one by one)."""
+    seeds = [len(r["test_seeds"]) for r in rows if r["test_seeds"] is not None]
+    return len(rows) < opts.repeats or any(n < opts.seeds for n in seeds)
 
 
 def figures(

@@ -4,8 +4,10 @@ every column of every method; ``--methods`` runs only those named; bad options a
 
 from __future__ import annotations
 
+import itertools
 import json
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -18,6 +20,28 @@ from tools import docs_figures
 METHODS = {"ours (auto)", "recipe, whole budget", "random search", "one-epoch top-2",
            "optuna recipe"}  # fmt: skip
 SEARCHES = {"ours": "ours-0", "random search": "random-0", "one-epoch": "one-epoch-0"}
+
+
+def short_bench(tmp_path: Path, data_dir: Path, *options: object):
+    """argv of a bench of 4-second methods on a tiny preset and 2,000 images; its JSON and
+    work folder."""
+    preset = write_preset(tmp_path / "tinyb.toml", **AUTO_IN_TESTS)
+    out, work = tmp_path / "b.json", tmp_path / "work"
+    argv = ("baselines", "--budget", "4s", "--study", preset, "--images", 2000, "--json", out,
+            "--work-dir", work, "--data-dir", data_dir, "--device", "cpu", *options)  # fmt: skip
+    return argv, out, work
+
+
+def ctrl_c_at(call: int, function: Callable) -> Callable:
+    """``function``, with Ctrl-C in place of its ``call``-th call."""
+    calls = itertools.count(1)
+
+    def cut(*args, **kwargs):
+        if next(calls) == call:
+            raise KeyboardInterrupt
+        return function(*args, **kwargs)
+
+    return cut
 
 
 @pytest.mark.slow
@@ -34,7 +58,9 @@ def test_every_method_is_scored_once_and_written(bench, tmp_path: Path, data_dir
     assert set(found["runs"]) == METHODS
     for method, runs in found["runs"].items():
         assert len(runs) == 1, method
-        assert set(runs[0]) == set(found["columns"]) | {"commit", "cpu"}, method
+        # the recipe's epochs: what a continuation trains its other seeds for
+        extra = {"epochs"} if method == "recipe, whole budget" else set()
+        assert set(runs[0]) == set(found["columns"]) | {"commit", "cpu"} | extra, method
         assert 0.0 <= runs[0]["test_acc"] <= 1.0 and runs[0]["params"] > 0
         assert runs[0]["wall_s"] > 0
         # the machine's speed just before the run, outside its budget (its wall excludes it)
@@ -103,20 +129,10 @@ def test_a_bench_cut_short_is_continued_by_its_command(
     removes what the cut run left, and runs it again from nothing."""
     from search.auto import pipeline
 
-    preset = write_preset(tmp_path / "tinyb.toml", **AUTO_IN_TESTS)
-    out, work = tmp_path / "b.json", tmp_path / "work"
-    argv = ("baselines", "--budget", "4s", "--study", preset, "--methods", "ours,recipe",
-            "--repeats", 2, "--images", 2000, "--json", out, "--work-dir", work,
-            "--data-dir", data_dir, "--device", "cpu")  # fmt: skip
-    retrain, calls = pipeline.retrain, []
-
-    def ctrl_c_at_the_second(*args, **kwargs):
-        calls.append(1)
-        if len(calls) == 2:  # ours, repeat 2: its final training
-            raise KeyboardInterrupt
-        return retrain(*args, **kwargs)
-
-    monkeypatch.setattr(pipeline, "retrain", ctrl_c_at_the_second)
+    argv, out, work = short_bench(tmp_path, data_dir, "--methods", "ours,recipe", "--repeats", 2)
+    retrain = pipeline.retrain
+    # ours, repeat 2: its final training
+    monkeypatch.setattr(pipeline, "retrain", ctrl_c_at(2, retrain))
     cut = bench(*argv)
     assert cut.code == 130, cut.log
     partial = json.loads(out.read_text())
@@ -151,14 +167,42 @@ def test_a_bench_cut_short_is_continued_by_its_command(
 
 
 @pytest.mark.slow
+def test_the_recipes_seeds_are_kept_one_by_one(
+    bench, tmp_path: Path, data_dir: Path, monkeypatch
+) -> None:
+    """The recipe's other seeds are each as long as its budget: each is written as it ends,
+    and a continuation trains only those still missing."""
+    from fmnist_bench.parts import baselines
+
+    argv, out, work = short_bench(tmp_path, data_dir, "--methods", "recipe", "--seeds", 3)
+    train = baselines.train_run
+    monkeypatch.setattr(baselines, "train_run", ctrl_c_at(3, train))  # the third seed
+    cut = bench(*argv)
+    assert cut.code == 130, cut.log
+    partial = json.loads(out.read_text())
+    (row,) = partial["baselines"]["runs"]["recipe, whole budget"]
+    assert partial["partial"] and len(row["test_seeds"]) == 2 and row["epochs"] >= 1
+    assert row["test_seeds"][0] == row["test_acc"]
+
+    monkeypatch.setattr(baselines, "train_run", train)
+    again = bench(*argv)
+    assert again.code == 0, again.log
+    assert "recipe, whole budget, repeat 1 of 1: kept from the run cut short" in again.out
+    assert "seed 3 of 3, outside the budget" in again.out and "seed 2 of 3" not in again.out
+    found = json.loads(out.read_text())
+    (done,) = found["baselines"]["runs"]["recipe, whole budget"]
+    assert not found["partial"] and done == row | {"test_seeds": done["test_seeds"]}
+    assert done["test_seeds"][:2] == row["test_seeds"] and len(done["test_seeds"]) == 3
+    configs = [load_toml(p / "config.toml")[0] for p in sorted(work.glob("recipe-0*"))]
+    assert len({c.seed for c in configs}) == 3  # each seed its own
+    assert {c.epochs for c in configs} == {row["epochs"]}  # as long as the one in the budget
+
+
+@pytest.mark.slow
 def test_a_continuation_may_run_other_methods(bench, tmp_path: Path, data_dir: Path) -> None:
     """A long table continued in several sessions, some methods at a time: the file keeps
     every method's runs and stays cut short until each method of its table has run."""
-    preset = write_preset(tmp_path / "tinyb.toml", **AUTO_IN_TESTS)
-    out, work = tmp_path / "b.json", tmp_path / "work"
-    argv = ("baselines", "--budget", "4s", "--study", preset, "--methods", "recipe",
-            "--images", 2000, "--json", out, "--work-dir", work, "--data-dir", data_dir,
-            "--device", "cpu")  # fmt: skip
+    argv, out, _ = short_bench(tmp_path, data_dir, "--methods", "recipe")
     assert (first := bench(*argv)).code == 0, first.log
     data = json.loads(out.read_text())
     assert not data["partial"] and data["options"]["methods"] == ["recipe"]
@@ -172,7 +216,7 @@ def test_a_continuation_may_run_other_methods(bench, tmp_path: Path, data_dir: P
     again = bench(*argv)
     assert again.code == 0, again.log
     assert "ours (auto), repeat 1 of 1: kept from the run cut short" in again.out
-    assert "the table still lacks random search" in again.out
+    assert "the table still lacks runs or seeds of random search" in again.out
     found = json.loads(out.read_text())
     assert found["partial"] and found["options"]["methods"] == ["ours", "recipe", "random"]
     runs = found["baselines"]["runs"]
@@ -181,6 +225,21 @@ def test_a_continuation_may_run_other_methods(bench, tmp_path: Path, data_dir: P
         "an-earlier-commit"
     )
     assert "random search" not in found["baselines"]["summary"]
+
+    # --again: the recipe's run measured afresh (ours kept); the same command, cut short
+    # after it, keeps the fresh run rather than measuring it a third time.
+    fresh = bench(*argv, "--again", "recipe")
+    assert fresh.code == 0, fresh.log
+    assert "ours (auto), repeat 1 of 1: kept" in fresh.out
+    assert "recipe, whole budget, repeat 1 of 1: kept" not in fresh.out
+    found = json.loads(out.read_text())
+    assert found["options"]["again"] == ["recipe"]
+    runs = found["baselines"]["runs"]
+    assert runs["ours (auto)"] == [ours]
+    assert runs["recipe, whole budget"][0]["wall_s"] != recipe["wall_s"]  # a run of its own
+    same = bench(*argv, "--again", "recipe")
+    assert "recipe, whole budget, repeat 1 of 1: kept" in same.out
+    assert json.loads(out.read_text())["baselines"]["runs"] == runs
 
     # Once every method of its table has run, the file is whole (a new run starts afresh).
     found["options"]["methods"] = ["ours", "recipe"]
@@ -200,6 +259,10 @@ def test_a_continuation_may_run_other_methods(bench, tmp_path: Path, data_dir: P
         (["--budget", "15m", "--top-k", "0"], "--top-k 0"),
         (["--budget", "15m", "--seeds", "0"], "--seeds 0"),
         (["--budget", "15m", "--methods", "ours,grid"], "--methods 'ours,grid': give one or"),
+        (
+            ["--budget", "15m", "--methods", "ours", "--again", "recipe"],
+            "--again 'recipe': recipe not in --methods 'ours'",
+        ),  # fmt: skip
         (["--budget", "15m", "--study", "nosuch"], "unknown study 'nosuch'"),
     ],
 )
