@@ -53,12 +53,19 @@ Render = Callable[[dict[str, Any]], str]
 class Region:
     """One generated region: ``render`` turns ``result`` (a JSON a command wrote) into text;
     ``render`` None means no figures are shown until the result file exists and a template
-    is written for it. ``since`` is the commit of the figures last shown there."""
+    is written for it. ``since`` is the commit of the figures last shown there.
+    ``continued_by``: options (each with its value) that a continuation of the command may
+    add, such as ``--methods`` for a long table run some methods a session."""
 
     result: str
     command: str
     render: Render | None = None
     since: str = ""
+    continued_by: tuple[str, ...] = ()
+
+
+# What a continuation of `fmnist-bench baselines` may add to the table's command.
+CONTINUED = ("--methods", "--again")
 
 
 def _commit(data: dict[str, Any]) -> str:
@@ -458,12 +465,14 @@ REGIONS: dict[str, Region] = {
         "fmnist-bench baselines --budget 60m --seeds 3 --work-dir runs/baselines-60m "
         "--json docs/results/baselines-60m.json",
         _baselines,
+        continued_by=CONTINUED,
     ),
     "baselines-60m-line": Region(
         "docs/results/baselines-60m.json",
         "fmnist-bench baselines --budget 60m --seeds 3 --work-dir runs/baselines-60m "
         "--json docs/results/baselines-60m.json",
         _baselines_line,
+        continued_by=CONTINUED,
     ),
     "horizon-20ep": Region(
         "docs/results/horizon-20ep.json",
@@ -500,7 +509,12 @@ def check_argv(region: Region, data: dict[str, Any]) -> None:
     tokens = shlex.split(region.command)
     program = Path(argv[0]).name
     starts = [i for i, t in enumerate(tokens) if Path(t).name == program]
-    if not any(tokens[i + 1 :] == argv[1:] for i in starts):
+    args = list(argv[1:])
+    for flag in region.continued_by:  # `--methods X` of a continuation, say
+        while flag in args:
+            at = args.index(flag)
+            del args[at : at + 2]
+    if not any(tokens[i + 1 :] == args for i in starts):
         raise FiguresError(
             f"{region.result} was written by `{shlex.join([program, *argv[1:]])}`, not by "
             f"`{region.command}`: rerun the region's command, or change it in REGIONS"

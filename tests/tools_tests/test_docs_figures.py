@@ -5,6 +5,7 @@ the doc, the region and the file."""
 from __future__ import annotations
 
 import json
+import shlex
 import shutil
 import subprocess
 import sys
@@ -210,3 +211,18 @@ def test_a_result_file_from_another_command_line_is_refused(
         f"{' '.join(args[2:])}`, not by `{region.command}`: rerun the region's command, or "
         "change it in REGIONS"
     ])  # fmt: skip
+
+
+def test_a_table_continued_some_methods_at_a_time_is_its_commands() -> None:
+    """The 60-minute table runs some methods a session (`--methods random`, `--again ours`):
+    each continuation wrote the file by the table's command; other changes do not."""
+    region = df.REGIONS["baselines-60m"]
+    args = shlex.split(region.command)[1:]
+    for added in (["--methods", "random"], ["--methods", "ours", "--again", "ours"]):
+        df.check_argv(region, {"argv": ["fmnist-bench", *args[:4], *added, *args[4:]]})
+    other = [a if a != "3" else "2" for a in args]  # --seeds 2
+    with pytest.raises(df.FiguresError, match="was written by"):
+        df.check_argv(region, {"argv": ["fmnist-bench", *other, "--methods", "random"]})
+    with pytest.raises(df.FiguresError, match="was written by"):  # other regions: exact
+        df.check_argv(df.REGIONS["baselines-15m"], {"argv": ["fmnist-bench", *shlex.split(
+            df.REGIONS["baselines-15m"].command)[1:], "--methods", "random"]})  # fmt: skip
