@@ -28,6 +28,21 @@ def cpu_model() -> str:
     return names[0] if names else platform.processor() or platform.machine()
 
 
+# The instructions a CPU's training speed turns on. Two machines both named "Intel(R) Xeon(R)
+# Processor" trained one net at 20 and 66 s an epoch (RESULTS, "The same hour"): the name
+# does not tell them apart.
+SPEED_FLAGS = ("avx2", "avx512f", "avx512_bf16", "amx_bf16")
+
+
+def cpu_flags(cpuinfo: Path = Path("/proc/cpuinfo")) -> list[str]:
+    """Which of ``SPEED_FLAGS`` the CPU lists (Linux's cpuinfo; none found elsewhere)."""
+    try:
+        flags = set(cpuinfo.read_text().split())
+    except OSError:
+        return []
+    return [f for f in SPEED_FLAGS if f in flags]
+
+
 def cpu_busy(seconds: float = 1.0) -> float | None:
     """The fraction of all cores' time spent busy over ``seconds`` (Linux's /proc/stat).
     Unlike the load average it does not remember the last minute."""
@@ -55,6 +70,7 @@ def probe(device: str) -> dict[str, Any]:
         "cores": os.cpu_count(),
         "torch_threads": torch.get_num_threads(),
         "cpu_bf16": cpu_has_bf16(),
+        "cpu_flags": cpu_flags(),
         "load_average": [round(x, 2) for x in os.getloadavg()],
         "cpu_busy": cpu_busy(),
         "packages": package_versions(),

@@ -32,7 +32,7 @@ from fmnist.provenance import git_commit
 from fmnist.record import train_run
 from fmnist_bench import optuna_recipe
 from fmnist_bench.bench import cut_short, show
-from fmnist_bench.machine import cpu_model
+from fmnist_bench.machine import cpu_flags, cpu_model
 from fmnist_bench.options import BaselinesOptions
 from fmnist_bench.trainer import throughput
 from search.auto import AutoOptions, auto
@@ -115,14 +115,15 @@ class Methods:
         """How fast this machine is now, measured before a run and outside its budget: the
         seconds of a search epoch of the preset's recipe (as ``auto``'s probe times it) and the
         CPU. A bench continued in another session may run on another machine, or on the same
-        one at another speed; each run's row says which."""
+        one at another speed; each run's row says which (the CPU's name and its
+        ``SPEED_FLAGS``: the name alone does not tell two such machines apart)."""
         # The faster of two: a process's first training runs cold (37.4 s against auto's
         # 23.8 s a moment later, before the 60-minute table's first run).
         epoch_s = min(
             search_epoch_seconds(self.study, data_dir=self.opts.data_dir, device=self.device)
             for _ in range(2)
         )
-        return {"host_epoch_s": epoch_s, "cpu": cpu_model()}
+        return {"host_epoch_s": epoch_s, "cpu": cpu_model(), "cpu_flags": cpu_flags()}
 
     def fresh(self, *names: str) -> None:
         """Remove what a run cut short left under these names in the work folder, so the

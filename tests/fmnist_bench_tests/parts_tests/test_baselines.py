@@ -60,11 +60,12 @@ def test_every_method_is_scored_once_and_written(bench, tmp_path: Path, data_dir
         assert len(runs) == 1, method
         # the recipe's epochs: what a continuation trains its other seeds for
         extra = {"epochs"} if method == "recipe, whole budget" else set()
-        assert set(runs[0]) == set(found["columns"]) | {"commit", "cpu"} | extra, method
+        assert set(runs[0]) == set(found["columns"]) | {"commit", "cpu", "cpu_flags"} | extra
         assert 0.0 <= runs[0]["test_acc"] <= 1.0 and runs[0]["params"] > 0
         assert runs[0]["wall_s"] > 0
         # the machine's speed just before the run, outside its budget (its wall excludes it)
         assert 0 < runs[0]["host_epoch_s"] and runs[0]["cpu"] == figures["machine"]["cpu"]
+        assert runs[0]["cpu_flags"] == figures["machine"]["cpu_flags"]
         seeds = runs[0]["test_seeds"]
         if method == "optuna recipe":  # no final training: its model is one trial's
             assert seeds is None
