@@ -68,15 +68,27 @@ def trainer_device(device: str) -> dict[str, Any]:
     return {"accelerator": "gpu", "devices": [torch.device(device).index or 0]}
 
 
+# The instructions a CPU's training speed turns on. Two machines both named "Intel(R) Xeon(R)
+# Processor" trained one net at 20 and 66 s an epoch (docs/RESULTS.md, "The same hour"): the
+# name does not tell them apart, so a bench's figures keep these too.
+SPEED_FLAGS = ("avx2", "avx512f", "avx512_bf16", "amx_bf16")
+
+
+def cpu_flags(cpuinfo: Path = Path("/proc/cpuinfo")) -> list[str]:
+    """Which of ``SPEED_FLAGS`` the CPU lists (Linux's cpuinfo; none found elsewhere)."""
+    try:
+        flags = set(cpuinfo.read_text().split())
+    except OSError:
+        return []
+    return [f for f in SPEED_FLAGS if f in flags]
+
+
 @functools.cache
 def cpu_has_bf16() -> bool:
     """Whether the CPU has bf16 instructions (AVX512-BF16 or AMX); elsewhere oneDNN
     emulates bf16 and autocast is slower than fp32."""
-    try:
-        flags = Path("/proc/cpuinfo").read_text().split()
-    except OSError:
-        return False
-    return torch.backends.mkldnn.is_available() and ("avx512_bf16" in flags or "amx_bf16" in flags)
+    bf16 = {"avx512_bf16", "amx_bf16"} & set(cpu_flags())
+    return torch.backends.mkldnn.is_available() and bool(bf16)
 
 
 def resolve_precision(config: RunConfig, device: str) -> str:

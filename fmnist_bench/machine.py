@@ -12,7 +12,7 @@ from typing import Any
 import torch
 
 from fmnist.provenance import device_name, git_commit, package_versions
-from fmnist.train import cpu_has_bf16, resolve_device
+from fmnist.train import cpu_flags, cpu_has_bf16, resolve_device
 
 # Dense bf16 tensor-core peaks from the vendors' data sheets (FLOP/s); the first name that
 # occurs in the device's name wins.
@@ -26,21 +26,6 @@ def cpu_model() -> str:
         lines = []
     names = [line.split(":", 1)[1].strip() for line in lines if line.startswith("model name")]
     return names[0] if names else platform.processor() or platform.machine()
-
-
-# The instructions a CPU's training speed turns on. Two machines both named "Intel(R) Xeon(R)
-# Processor" trained one net at 20 and 66 s an epoch (RESULTS, "The same hour"): the name
-# does not tell them apart.
-SPEED_FLAGS = ("avx2", "avx512f", "avx512_bf16", "amx_bf16")
-
-
-def cpu_flags(cpuinfo: Path = Path("/proc/cpuinfo")) -> list[str]:
-    """Which of ``SPEED_FLAGS`` the CPU lists (Linux's cpuinfo; none found elsewhere)."""
-    try:
-        flags = set(cpuinfo.read_text().split())
-    except OSError:
-        return []
-    return [f for f in SPEED_FLAGS if f in flags]
 
 
 def cpu_busy(seconds: float = 1.0) -> float | None:

@@ -30,9 +30,10 @@ import tomli_w
 from fmnist.config import full_train_config, replace, stretch
 from fmnist.provenance import git_commit
 from fmnist.record import train_run
+from fmnist.train import cpu_flags
 from fmnist_bench import optuna_recipe
 from fmnist_bench.bench import cut_short, show
-from fmnist_bench.machine import cpu_flags, cpu_model
+from fmnist_bench.machine import cpu_model
 from fmnist_bench.options import BaselinesOptions
 from fmnist_bench.trainer import throughput
 from search.auto import AutoOptions, auto
@@ -174,7 +175,7 @@ class Methods:
     def recipe(self, repeat: int):
         """The recipe trained for the epochs its budget buys, with the first seed; its other
         seeds (an hour each at 60 minutes) come after, from ``more_seeds``."""
-        self.fresh(f"recipe-{repeat}", f"recipe-{repeat}-seed-*")
+        self.fresh(f"recipe-{repeat}-seed-*")  # a new run's seeds (its first: _recipe_seed)
         begin = time.perf_counter()
         epoch_s = self.whole_epoch_seconds(recipe_config(self.study))
         # the reserve `auto` keeps for its scoring (2 s here ran a 15-minute recipe 5% over)

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import torch
 
+from fmnist.train import SPEED_FLAGS, cpu_flags
 from fmnist_bench import machine
 
 
@@ -16,13 +17,13 @@ def test_the_cpu_flags_are_the_speed_flags_it_lists(tmp_path: Path) -> None:
         "model name\t: Intel(R) Xeon(R) Processor\n"
         "flags\t\t: fpu sse amx_bf16 avx2 avx512f avx512_vnni\n"
     )
-    assert machine.cpu_flags(cpuinfo) == ["avx2", "avx512f", "amx_bf16"]  # SPEED_FLAGS' order
-    assert machine.cpu_flags(tmp_path / "none") == []
+    assert cpu_flags(cpuinfo) == ["avx2", "avx512f", "amx_bf16"]  # SPEED_FLAGS' order
+    assert cpu_flags(tmp_path / "none") == []
 
 
 def test_the_probe_names_the_flags_its_bf16_follows() -> None:
     found = machine.probe("cpu")
-    assert set(found["cpu_flags"]) <= set(machine.SPEED_FLAGS)
+    assert set(found["cpu_flags"]) <= set(SPEED_FLAGS)
     if torch.backends.mkldnn.is_available():
         bf16 = {"avx512_bf16", "amx_bf16"} & set(found["cpu_flags"])
         assert found["cpu_bf16"] == bool(bf16)
