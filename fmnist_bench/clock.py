@@ -16,9 +16,10 @@ def _sync(device: torch.device | str) -> None:
         torch.cuda.synchronize(device)
 
 
-class StepClock(pl.Callback):
+class EpochClock(pl.Callback):
     """Seconds per epoch spent in training steps and in validation, read at epoch edges only
-    (one host sync each), so the clock costs the step loop nothing."""
+    (one host sync each), so the clock costs the step loop nothing. (The library's
+    ``search.timing.StepClock`` times a few single steps instead, to plan from.)"""
 
     def __init__(self) -> None:
         self.train_seconds: list[float] = []

@@ -7,7 +7,7 @@ from typing import Any
 from fmnist.config import RunConfig, load_toml, replace
 from fmnist.configs import resolve as shipped_config
 from fmnist.train import fit
-from fmnist_bench.clock import StepClock, pace
+from fmnist_bench.clock import EpochClock, pace
 
 EPOCH_IMAGES = 60_000
 
@@ -34,7 +34,7 @@ def throughput(
     if batch_size is not None:
         changes["optim.batch_size"] = batch_size
     config = replace(config, **changes)
-    clock = StepClock()
+    clock = EpochClock()
     result = fit(config, data_dir=data_dir, device=device, full_train=True, callbacks=[clock])
     bs, trained = config.optim.batch_size, result.train_images
     per_epoch = trained // bs * bs if trained > bs else trained  # a ragged last batch is dropped

@@ -15,7 +15,7 @@ import tomli_w
 from optuna.trial import FrozenTrial, TrialState
 
 from fmnist_bench.bench import Bench, show
-from fmnist_bench.clock import StepClock
+from fmnist_bench.clock import EpochClock
 from search.run import RunOptions, start
 from search.study import ResolvedStudy, resolve
 from search.study.preset import preset_path
@@ -56,10 +56,10 @@ def without_pruner(study: str, work: Path) -> Path:
 def run_study(b: Bench, study: str | Path, *, label: str) -> dict[str, Any]:
     """Run ``study`` in this process on a fresh study (``label``); wall time, epochs trained, best
     value, and per trial its wall time (ask to tell), step time and the difference."""
-    clocks: dict[int, StepClock] = {}
+    clocks: dict[int, EpochClock] = {}
 
-    def clock(number: int) -> list[StepClock]:
-        clocks[number] = StepClock()
+    def clock(number: int) -> list[EpochClock]:
+        clocks[number] = EpochClock()
         return [clocks[number]]
 
     done = timed_run(b.fresh_study(label, study, n_trials=b.opts.n_trials, trial_callbacks=clock))

@@ -1,35 +1,25 @@
 """The honest start: before the first trial, time a few training steps of the study's first
 config on the chosen device and say what one trial and the whole study will take.
 
-The steps train a throwaway copy of the first config (the first baseline, else the first
-config the sampler would draw, drawn in a study of its own) on the training split only: no
-test image, no trial of the stored study. They are part of the run's wall, not hidden from
-it.
+The steps (``search.timing``, which ``auto``'s plan reads too) train a throwaway copy of the
+first config (the first baseline, else the first config the sampler would draw, drawn in a
+study of its own) on the training split only: no test image, no trial of the stored study.
+They are part of the run's wall, not hidden from it.
 """
 
 from __future__ import annotations
 
-import statistics
-import time
 from dataclasses import dataclass
 
-import lightning.pytorch as pl
 import optuna
-import torch
 
 from fmnist.config import RunConfig
-from fmnist.train import fit, train_set_on
 from search.pruners import Saving, saving
 from search.study import ResolvedStudy, objectives
 from search.text import duration
+from search.timing import time_steps
 from search.trials import trial_sample
 
-WARMUP_STEPS = 1  # the first step pays for allocation and cuDNN autotuning: not timed
-TIMED_STEPS = 5
-TIMING_BUDGET_S = 15.0  # fewer timed steps (at least one) once the timing took this long
-# Validation is a forward pass only, over the validation split at batch 1000: about a third
-# of a training step's work per image.
-VALIDATION_SHARE = 1 / 3
 # A study that would run longer than this on a CPU was sized for a GPU: the start says so
 # and names the presets sized for a CPU.
 CPU_TOO_LONG_S = 2 * 3600
@@ -110,65 +100,18 @@ def first_config(study: ResolvedStudy, seed: int) -> tuple[RunConfig, str]:
     return config, "the sampler's first config"
 
 
-class _Timed(Exception):
-    """Raised once the steps are timed: ends the throwaway fit."""
-
-
-class _StepClock(pl.Callback):
-    def __init__(self, device: str) -> None:
-        self.sync = device.startswith("cuda")
-        self.stamps: list[float] = []
-        self.batches = 0
-
-    def _stamp(self) -> None:
-        if self.sync:
-            torch.cuda.synchronize()
-        self.stamps.append(time.perf_counter())
-
-    def on_train_epoch_start(self, trainer, pl_module) -> None:
-        self.batches = int(trainer.num_training_batches)
-        self._stamp()
-
-    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
-        self._stamp()
-        timed = len(self.stamps) - 1 - WARMUP_STEPS
-        spent = self.stamps[-1] - self.stamps[0]
-        if timed >= TIMED_STEPS or (timed >= 1 and spent >= TIMING_BUDGET_S):
-            raise _Timed
-
-    def on_train_epoch_end(self, trainer, pl_module) -> None:
-        raise _Timed  # an epoch shorter than the steps wanted: time what there was
-
-    def steps(self) -> list[float]:
-        """The timed steps' seconds (all steps, when the epoch had too few to skip any)."""
-        steps = [b - a for a, b in zip(self.stamps, self.stamps[1:], strict=False)]
-        return steps[WARMUP_STEPS:] or steps
-
-
 def measure(
     study: ResolvedStudy, *, device: str, data_dir, trials: int, seed: int, timeout=None
 ) -> Estimate:
-    """Time a few training steps of the study's first config: ``WARMUP_STEPS`` untimed, then
-    ``TIMED_STEPS``, or fewer past ``TIMING_BUDGET_S`` (a large net on a slow CPU)."""
+    """Time a few training steps of the study's first config (``search.timing``)."""
     config, what = first_config(study, seed)
-    train_set_on(device, data_dir)  # the trials share this copy; its load is not a trial's
-    clock = _StepClock(device)
-    start = time.perf_counter()
-    try:
-        fit(config, data_dir=data_dir, device=device, callbacks=[clock])
-    except _Timed:
-        pass
-    setup_s = clock.stamps[0] - start if clock.stamps else 0.0
-    steps = clock.steps()
-    step_s = statistics.median(steps)
-    batch = config.optim.batch_size
-    val_s = config.data.val_size * step_s / batch * VALIDATION_SHARE
+    timed = time_steps(config, data_dir=data_dir, device=device)
     return Estimate(
         what=what,
-        steps=len(steps),
+        steps=timed.steps,
         device=device,
-        setup_s=setup_s,
-        epoch_s=clock.batches * step_s + val_s,
+        setup_s=timed.setup_s,
+        epoch_s=timed.epoch_s,
         epochs=config.epochs,
         trials=trials,
         saving=saving(
