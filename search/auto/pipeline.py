@@ -29,8 +29,10 @@ from search.auto.plan import (
     MIN_CONFIRM,
     Plan,
     Split,
+    chance,
     epoch_seconds,
     new_plan,
+    odds,
     short_long_pairs,
     spearman,
     split_for,
@@ -175,10 +177,10 @@ def search_phase(session: Session, run_plan: RunPlan, url: str, fixed: Split | N
                 "on from their checkpoints next"
             )
         short, long = short_long_pairs(session.study)
-        rho = spearman(short, long)
-        split = split_for(rho)
-        session.update(rank_corr=rho, rank_pairs=len(short), split=split)
-        measured = "unmeasured" if rho is None else f"{rho:+.2f}"
+        rho, luck = spearman(short, long), chance(short, long)
+        split = split_for(rho, luck)
+        session.update(rank_corr=rho, rank_pairs=len(short), rank_chance=luck, split=split)
+        measured = "unmeasured" if rho is None else f"{rho:+.2f} ({odds(luck)})"
         session.log(
             f"auto: rank correlation of first-epoch against last-epoch accuracy over "
             f"{len(short)} trials: {measured}; {split.why} (search {split.search:.0%}, "
@@ -244,7 +246,7 @@ def search_until(
 
 def confirm_phase(session: Session, opts: AutoOptions, out: Path) -> None:
     plan = session.plan
-    split = plan.split or split_for(None)
+    split = plan.split or split_for(None, None)
     epochs = plan.search_epochs * split.confirm_factor
     end = session.at(plan.share_end("confirm"))
     top = ranked(session.study)[: split.confirm_max]
@@ -371,13 +373,14 @@ def write_card(out: Path, result: dict[str, Any]) -> None:
     plan, card = result["plan"], result["card"]
     split = plan["split"] or {}
     corr, epochs = plan["rank_corr"], plan["final_epochs"]
+    measured = "unmeasured" if corr is None else f"{corr:+.2f}, {odds(plan.get('rank_chance'))}"
     rows = [
         ("budget", f"{text(plan['budget_s'])} ({plan['budget_s']:.0f} s)"),
         ("spent, by phase", ", ".join(f"{k} {v:.1f} s" for k, v in plan["spent_s"].items())),
         ("spent in all", f"{result['wall_s']:.1f} s"),
         (
             "rank correlation, first vs last epoch",
-            f"{'unmeasured' if corr is None else f'{corr:+.2f}'} ({plan['rank_pairs']} trials)",
+            f"{measured} ({plan['rank_pairs']} trials)",
         ),
         ("split rule", split.get("why", "-")),
         ("confirmed", f"top {plan['confirm_top']} at {plan['confirm_epochs']} epochs"),

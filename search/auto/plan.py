@@ -7,8 +7,11 @@ longer ones do. After the first ``FIRST_SEARCH_SHARE`` of the budget the search'
 trials give pairs (validation accuracy after the first epoch, after the last); their Spearman
 rank correlation picks a row of ``RULES``. Where short runs rank as long ones do, more of the
 budget goes to searching; where they do not (or too few trials finished to tell), more goes to
-confirming the top trials at a longer fidelity, and to the final training. Whatever the search
-and confirmation leave goes to the final training, whose epochs are what that time buys at the
+confirming the top trials at a longer fidelity, and to the final training. A row that trusts
+short runs more than the last one needs the correlation to be significant: unrelated rankings
+correlate as well less than ``ALPHA`` of the time (three trials ranked alike are one chance in
+six, and had given a 60-minute search 55% of its budget). Whatever the search and
+confirmation leave goes to the final training, whose epochs are what that time buys at the
 winner's measured epoch time.
 """
 
@@ -32,6 +35,8 @@ FIRST_SEARCH_SHARE = 0.30  # searched before the split is chosen: at most every 
 MAX_CONFIRM = 3  # top trials confirmed at most
 MIN_CONFIRM = 2  # and at least: one alone decides nothing, so its time goes to the final
 MIN_PAIRS = 3  # trials with both lengths needed to measure a rank correlation
+ALPHA = 0.05  # the most chance a rank correlation may owe to luck and still move the split
+EXACT_PAIRS = 8  # up to this many pairs, every pairing is tried (8! = 40,320); beyond, a sample
 
 
 @dataclass(frozen=True)
@@ -47,7 +52,8 @@ class Split:
     confirm_max: int = MAX_CONFIRM  # top trials confirmed at most
 
 
-# (lowest rank correlation, split), highest first; the last row also serves an unmeasured one.
+# (lowest rank correlation, split), highest first; the last row also serves an unmeasured or
+# not significant one.
 RULES: tuple[tuple[float, Split], ...] = (
     (0.7, Split(0.55, 0.10, 0.35, 1, "short runs rank as long ones do: more search")),
     (0.3, Split(0.45, 0.20, 0.35, 2, "short runs rank fairly: confirm at twice the epochs")),
@@ -58,10 +64,13 @@ RULES: tuple[tuple[float, Split], ...] = (
 )
 
 
-def split_for(rank_corr: float | None) -> Split:
-    for low, split in RULES:
-        if rank_corr is not None and rank_corr >= low:
-            return split
+def split_for(rank_corr: float | None, chance: float | None) -> Split:
+    """The first row whose correlation ``rank_corr`` reaches, where luck alone would reach it
+    less than ``ALPHA`` of the time (``chance``); else the last, careful row."""
+    if rank_corr is not None and chance is not None and chance < ALPHA:
+        for low, split in RULES:
+            if rank_corr >= low:
+                return split
     return RULES[-1][1]
 
 
@@ -73,6 +82,39 @@ def spearman(xs: list[float], ys: list[float]) -> float | None:
 
     rho = float(spearmanr(xs, ys).statistic)
     return None if math.isnan(rho) else rho
+
+
+def chance(xs: list[float], ys: list[float]) -> float | None:
+    """How often unrelated rankings correlate at least as well as these pairs do: the
+    one-sided p-value of Spearman's correlation under no association, exact (every pairing)
+    up to ``EXACT_PAIRS`` pairs, from a seeded sample of pairings beyond. None where
+    ``spearman`` measures nothing."""
+    if spearman(xs, ys) is None:
+        return None
+    from scipy.stats import pearsonr, permutation_test, rankdata
+
+    def rho(x, y, axis=-1):  # Spearman's rho is Pearson's r of the ranks
+        return pearsonr(x, y, axis=axis).statistic
+
+    result = permutation_test(
+        (rankdata(xs), rankdata(ys)),
+        rho,
+        permutation_type="pairings",
+        vectorized=True,
+        n_resamples=math.factorial(EXACT_PAIRS),
+        alternative="greater",
+        rng=0,
+    )
+    return float(result.pvalue)
+
+
+def odds(luck: float | None) -> str:
+    """``chance`` in words ("by chance 1 time in 6"), or that an older plan did not measure it."""
+    if luck is None:
+        return "its chance not measured"
+    if luck < 0.001:
+        return "by chance under 1 time in 1,000"
+    return f"by chance 1 time in {1 / luck:,.0f}"
 
 
 def short_long_pairs(study: optuna.Study) -> tuple[list[float], list[float]]:
@@ -106,6 +148,7 @@ class Plan:
     phase: str = "search"
     rank_corr: float | None = None
     rank_pairs: int = 0
+    rank_chance: float | None = None  # how often luck alone would rank as alike (``chance``)
     split: Split | None = None  # chosen after FIRST_SEARCH_SHARE
     confirm_top: int = 0
     confirm_epochs: int = 0
@@ -127,7 +170,7 @@ class Plan:
 
     def share_end(self, phase: str) -> float:
         """The fraction of the budget spent when ``phase`` should end."""
-        split = self.split or split_for(None)
+        split = self.split or split_for(None, None)
         if phase == "search":
             return split.search
         if phase == "confirm":

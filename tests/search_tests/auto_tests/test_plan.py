@@ -1,36 +1,66 @@
 import math
+import random
 
 import optuna
+import pytest
 
 from fmnist.config import OptimConfig, RunConfig, stretch
 from search.auto.pipeline import affordable
-from search.auto.plan import RULES, Plan, short_long_pairs, spearman, split_for
+from search.auto.plan import (
+    ALPHA,
+    EXACT_PAIRS,
+    RULES,
+    Plan,
+    chance,
+    odds,
+    short_long_pairs,
+    spearman,
+    split_for,
+)
 
 
 def test_rules_give_more_search_as_short_runs_rank_better() -> None:
-    splits = [split_for(rho) for rho in (-1.0, 0.0, 0.5, 0.9, 1.0)]
+    splits = [split_for(rho, 0.01) for rho in (-1.0, 0.0, 0.5, 0.9, 1.0)]
     searches = [s.search for s in splits]
     assert searches == sorted(searches) and searches[0] < searches[-1]
-    assert split_for(None) == RULES[-1][1]  # unmeasured: the careful split
+    assert split_for(None, None) == RULES[-1][1]  # unmeasured: the careful split
     for _, split in RULES:
         assert math.isclose(split.search + split.confirm + split.final, 1.0)
 
 
-def test_spearman_needs_three_pairs_and_spread() -> None:
-    assert spearman([0.1, 0.2], [0.2, 0.3]) is None
-    assert spearman([0.5, 0.5, 0.5], [0.1, 0.2, 0.3]) is None
-    assert spearman([0.1, 0.2, 0.3], [0.3, 0.4, 0.5]) == 1.0
-    assert spearman([0.1, 0.2, 0.3], [0.5, 0.4, 0.3]) == -1.0
+def test_a_correlation_luck_could_give_moves_no_split() -> None:
+    """Three trials ranked alike at both lengths happen one time in six by chance: too few to
+    trust short runs. Four ranked alike (one in 24) are enough; four nearly alike (0.8, one
+    in six again) are not."""
+    careful, trusting = RULES[-1][1], RULES[0][1]
+    three = ([0.1, 0.2, 0.3], [0.3, 0.4, 0.5])
+    assert spearman(*three) == 1.0 and chance(*three) == pytest.approx(1 / 6)
+    assert split_for(spearman(*three), chance(*three)) == careful
+    four = ([0.1, 0.2, 0.3, 0.4], [0.3, 0.4, 0.5, 0.6])
+    assert chance(*four) == pytest.approx(1 / 24) and chance(*four) < ALPHA
+    assert split_for(spearman(*four), chance(*four)) == trusting
+    nearly = ([0.1, 0.2, 0.3, 0.4], [0.3, 0.5, 0.4, 0.6])
+    assert spearman(*nearly) == pytest.approx(0.8) and chance(*nearly) == pytest.approx(4 / 24)
+    assert split_for(spearman(*nearly), chance(*nearly)) == careful
+    reversed_ = ([0.1, 0.2, 0.3], [0.5, 0.4, 0.3])
+    assert chance(*reversed_) == 1.0  # one-sided: ranking backwards is no evidence
+    assert chance([0.1, 0.2], [0.2, 0.3]) is None  # what spearman measures nothing of
+    # Past EXACT_PAIRS a seeded sample of pairings: the same answer every time.
+    rng = random.Random(0)
+    xs = [rng.random() for _ in range(EXACT_PAIRS + 4)]
+    ys = [x + rng.random() for x in xs]
+    assert chance(xs, ys) == chance(xs, ys) < ALPHA
+    assert odds(1 / 6) == "by chance 1 time in 6" and odds(None) == "its chance not measured"
 
 
 def test_plan_round_trips_through_a_study() -> None:
     plan = Plan(budget_s=900, study="cpu", search_epochs=6, search_images=54000, probe_epoch_s=9)
     plan = plan.spend("start", 3.0).spend("search", 10.0).spend("search", 5.0)
-    plan = Plan.from_dict(plan.to_dict() | {"split": split_for(0.8).__dict__})
+    plan = Plan.from_dict(plan.to_dict() | {"split": split_for(0.8, 0.01).__dict__})
     study = optuna.create_study()
     study.set_user_attr("auto_plan", plan.to_dict())
     back = Plan.from_dict(study.user_attrs["auto_plan"])
-    assert back == plan and back.total_spent == 18.0 and back.split == split_for(0.8)
+    assert back == plan and back.total_spent == 18.0 and back.split == split_for(0.8, 0.01)
 
 
 def test_short_long_pairs_come_from_complete_curves() -> None:
