@@ -13,7 +13,8 @@ The name picks an entry of ``REGIONS``: the result file, committed under ``docs/
 and exactly as a command wrote it (bench ``--json``, a model card, a tool's JSON), the command
 that writes it, and a template that turns its JSON into Markdown. Each region ends by naming
 that command and the commit the result file records. A region whose result file is absent says
-so in one line: not rerun since the commit of its last figures, and the command to run.
+so in one line: not rerun since the commit of its last figures (or not run yet), and the
+command to run.
 
 To add a figure: run its command so that it writes ``docs/results/NAME.json`` (or copy the
 JSON the command wrote there, unchanged), add a ``Region`` to ``REGIONS`` with a template,
@@ -144,7 +145,27 @@ def _baselines(data: dict[str, Any]) -> str:
     ]
     if data.get("partial"):
         lines += ["", "Cut short: the runs after these were not run."]
-    return "\n".join(lines + _by_commit(rows, m, "Runs", "a bench cut short"))
+    return "\n".join(lines + _unlike_hosts(rows) + _by_commit(rows, m, "Runs", "a bench cut short"))
+
+
+# Host epoch s of runs on one machine agree within a few percent (13.1 to 13.6 s on one EPYC);
+# rows further apart than this ran on unlike machines.
+UNLIKE_HOSTS = 1.15
+
+
+def _unlike_hosts(rows: list[dict[str, Any]]) -> list[str]:
+    """A line where the rows ran on machines of unlike speed: a faster one buys a method more
+    epochs in the same minutes, and the table does not say so by itself."""
+    speeds = [r["host_epoch_s"] for r in rows if r.get("host_epoch_s")]
+    if not speeds or max(speeds) <= UNLIKE_HOSTS * min(speeds):
+        return []
+    slow, fast = max(speeds), min(speeds)
+    return [
+        "",
+        f"Unlike machines: the rows' host epoch s run from {fast:.1f} to {slow:.1f} "
+        f"({slow / fast:.1f} times); a method run on a faster machine trained more epochs in "
+        "its minutes, so compare those rows with care.",
+    ]
 
 
 def _by_commit(records: list[dict[str, Any]], machine: dict[str, Any], what: str, how: str):
@@ -474,6 +495,13 @@ REGIONS: dict[str, Region] = {
         _baselines_line,
         continued_by=CONTINUED,
     ),
+    "baselines-60m-tiny": Region(
+        "docs/results/baselines-60m-tiny.json",
+        "fmnist-bench baselines --budget 60m --study tiny-cpu --methods ours,recipe --seeds 3 "
+        "--work-dir runs/baselines-60m-tiny --json docs/results/baselines-60m-tiny.json",
+        _baselines,
+        continued_by=CONTINUED,
+    ),
     "horizon-20ep": Region(
         "docs/results/horizon-20ep.json",
         "python tools/horizon_check.py docs/results/horizon/trial4.toml "
@@ -500,20 +528,27 @@ class FiguresError(Exception):
     """A doc or a result file the tool cannot read: one line, exit 2."""
 
 
+def _without(args: list[str], flags: tuple[str, ...]) -> list[str]:
+    """``args`` less each of ``flags`` with its value (`--methods X` of a continuation, say,
+    in the written command line and in the region's own)."""
+    args = list(args)
+    for flag in flags:
+        while flag in args:
+            at = args.index(flag)
+            del args[at : at + 2]
+    return args
+
+
 def check_argv(region: Region, data: dict[str, Any]) -> None:
     """A result file that records its command line (``argv``) was written by the region's
     command: the same arguments after the same program."""
     argv = data.get("argv")
     if not isinstance(argv, list) or not argv:
         return
-    tokens = shlex.split(region.command)
+    tokens = _without(shlex.split(region.command), region.continued_by)
     program = Path(argv[0]).name
     starts = [i for i, t in enumerate(tokens) if Path(t).name == program]
-    args = list(argv[1:])
-    for flag in region.continued_by:  # `--methods X` of a continuation, say
-        while flag in args:
-            at = args.index(flag)
-            del args[at : at + 2]
+    args = _without(argv[1:], region.continued_by)
     if not any(tokens[i + 1 :] == args for i in starts):
         raise FiguresError(
             f"{region.result} was written by `{shlex.join([program, *argv[1:]])}`, not by "
@@ -529,8 +564,10 @@ def render(name: str, region: Region, *, root: Path, inline: bool) -> str:
     """What the region between the markers should hold."""
     path = root / region.result
     if not path.exists():
-        since = f" since {region.since}" if region.since else ""
-        text = f"Not rerun{since}; run `{region.command}` to regenerate."
+        if region.since:
+            text = f"Not rerun since {region.since}; run `{region.command}` to regenerate."
+        else:  # a table still to be measured
+            text = f"Not run yet; run `{region.command}` to measure it."
         return text if inline else f"\n{text}\n"
     if region.render is None:
         raise FiguresError(

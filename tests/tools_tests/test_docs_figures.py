@@ -226,3 +226,31 @@ def test_a_table_continued_some_methods_at_a_time_is_its_commands() -> None:
     with pytest.raises(df.FiguresError, match="was written by"):  # other regions: exact
         df.check_argv(df.REGIONS["baselines-15m"], {"argv": ["fmnist-bench", *shlex.split(
             df.REGIONS["baselines-15m"].command)[1:], "--methods", "random"]})  # fmt: skip
+    # A table whose own command names its methods: a continuation names fewer.
+    tiny = df.REGIONS["baselines-60m-tiny"]
+    args = shlex.split(tiny.command)[1:]
+    assert "--methods" in args
+    at = args.index("--methods")
+    fewer = [*args[:at], "--methods", "recipe", *args[at + 2 :]]
+    df.check_argv(tiny, {"argv": ["fmnist-bench", *fewer]})
+    with pytest.raises(df.FiguresError, match="was written by"):
+        df.check_argv(tiny, {"argv": ["fmnist-bench", *fewer, "--study", "cpu"]})
+
+
+def test_rows_from_machines_of_unlike_speed_say_so() -> None:
+    """Rows measured in other sessions may come from a faster machine, which buys a method
+    more epochs in the same minutes: the table says so where their host epoch s differ by
+    more than a machine's own noise."""
+    region = df.REGIONS["baselines-60m"]
+    data = json.loads((ROOT / region.result).read_text())
+    rows = [r for runs in data["baselines"]["runs"].values() for r in runs]
+    assert len(rows) >= 2 and region.render is not None
+
+    def rendered(*speeds: float) -> str:
+        for row, speed in zip(rows, speeds, strict=False):
+            row["host_epoch_s"] = speed
+        return region.render(data)
+
+    assert "Unlike machines" not in rendered(13.6, 14.1)  # within 15%: one machine's noise
+    line = next(s for s in rendered(13.6, 16.3).splitlines() if "Unlike" in s)
+    assert line.startswith("Unlike machines: the rows' host epoch s run from 13.6 to 16.3 (1.2 ")
