@@ -91,7 +91,7 @@ def chance(xs: list[float], ys: list[float]) -> float | None:
     ``spearman`` measures nothing."""
     if spearman(xs, ys) is None:
         return None
-    from scipy.stats import pearsonr, permutation_test, rankdata
+    from scipy.stats import pearsonr, permutation_test, rankdata  # scipy: as spearman's
 
     def rho(x, y, axis=-1):  # Spearman's rho is Pearson's r of the ranks
         return pearsonr(x, y, axis=axis).statistic
