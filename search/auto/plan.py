@@ -74,9 +74,14 @@ def split_for(rank_corr: float | None, chance: float | None) -> Split:
     return RULES[-1][1]
 
 
+def _measurable(xs: list[float], ys: list[float]) -> bool:
+    """Enough pairs (``MIN_PAIRS``), each side with a spread, to rank at all."""
+    return len(xs) >= MIN_PAIRS and len(set(xs)) > 1 and len(set(ys)) > 1
+
+
 def spearman(xs: list[float], ys: list[float]) -> float | None:
     """Spearman's rank correlation, None for fewer than ``MIN_PAIRS`` pairs or no spread."""
-    if len(xs) < MIN_PAIRS or len(set(xs)) < 2 or len(set(ys)) < 2:
+    if not _measurable(xs, ys):
         return None
     from scipy.stats import spearmanr  # scipy loads only when a correlation is measured
 
@@ -89,7 +94,7 @@ def chance(xs: list[float], ys: list[float]) -> float | None:
     one-sided p-value of Spearman's correlation under no association, exact (every pairing)
     up to ``EXACT_PAIRS`` pairs, from a seeded sample of pairings beyond. None where
     ``spearman`` measures nothing."""
-    if spearman(xs, ys) is None:
+    if not _measurable(xs, ys):
         return None
     from scipy.stats import pearsonr, permutation_test, rankdata  # scipy: as spearman's
 
