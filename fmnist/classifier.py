@@ -54,6 +54,20 @@ def lr_factor(config: RunConfig, steps_per_epoch: int):
     return factor
 
 
+# oneDNN's channels-last backward of a 1x1 stride-2 convolution over 2 to 5 input channels
+# corrupts the heap on a CPU without AVX-512 (torch 2.14.1 on an AVX2 AMD EPYC: a test ResNet
+# of widths 4 and 8 aborted with "corrupted size vs. prev_size"); NCHW and wider nets train.
+# Narrower than one SIMD register, channels-last has no speed to give either.
+CHANNELS_LAST_MIN = 8
+
+
+def channels_last_safe(model: nn.Module) -> bool:
+    """Whether every convolution past the one-channel input reads at least
+    ``CHANNELS_LAST_MIN`` channels, so ``model`` may train channels-last."""
+    reads = [m.in_channels for m in model.modules() if isinstance(m, nn.Conv2d)]
+    return min((c for c in reads if c > 1), default=CHANNELS_LAST_MIN) >= CHANNELS_LAST_MIN
+
+
 class Classifier(pl.LightningModule):
     def __init__(self, config: RunConfig, steps_per_epoch: int) -> None:
         super().__init__()
@@ -61,7 +75,8 @@ class Classifier(pl.LightningModule):
         self.steps_per_epoch = steps_per_epoch
         self.save_hyperparameters({"config": to_dict(config)})
         self.model = build_model(config.model)
-        if config.channels_last:
+        self.channels_last = config.channels_last and channels_last_safe(self.model)
+        if self.channels_last:
             self.model = self.model.to(memory_format=torch.channels_last)
         if config.compile:
             self.model.compile()  # in place: the state dict keeps its keys
@@ -78,7 +93,7 @@ class Classifier(pl.LightningModule):
         self._epoch_start = 0.0
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.config.channels_last:
+        if self.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
         if self.config.compile and not self.training:
             # Training batches all have one size (the ragged last one is dropped); evaluation's

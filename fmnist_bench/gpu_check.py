@@ -62,7 +62,7 @@ BUDGETS = {
 FAMILIES = ("vgg", "resnet", "mobilenet")
 TINY_MODELS = {
     "vgg": VGGConfig(widths=(8, 16), convs_per_block=1, pools=2, fc_width=32),
-    "resnet": ResNetConfig(intro_width=4, widths=(4, 8), blocks=(1, 1), strides=(2, 2)),
+    "resnet": ResNetConfig(intro_width=8, widths=(8, 16), blocks=(1, 1), strides=(2, 2)),
     "mobilenet": MobileNetConfig(channels=(8, 16), depths=(1, 1), strides=(1, 2), last_width=32),
 }
 SINGLE_FAULTS = "error@1,oom@3"  # the trial after the OOM is trial 4

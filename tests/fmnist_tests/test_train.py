@@ -14,6 +14,7 @@ from fmnist.config import (
     ConfigError,
     DataConfig,
     OptimConfig,
+    ResNetConfig,
     RunConfig,
     VGGConfig,
     from_dict,
@@ -142,6 +143,20 @@ def test_run_files(tiny_config: RunConfig, data_dir: Path, tmp_path: Path) -> No
     images, labels = load_train(data_dir)
     val = result.split.val_idx
     assert evaluate(module, images[val], labels[val]) == pytest.approx(metrics["val_acc"])
+
+
+def test_a_net_under_eight_channels_trains_in_nchw(tiny_config: RunConfig) -> None:
+    """On a CPU without AVX-512, oneDNN's channels-last backward of this net's strided 1x1
+    convolutions over 4 channels aborted the process within 20 steps; it keeps NCHW."""
+    narrow = ResNetConfig(intro_width=4, widths=(4, 8), blocks=(1, 1), strides=(2, 2))
+    module = Classifier(replace(tiny_config, model=narrow), steps_per_epoch=1)
+    assert not module.channels_last
+    for _ in range(20):
+        module(torch.randn(64, 1, 28, 28)).logsumexp(1).mean().backward()
+    wide = Classifier(tiny_config, steps_per_epoch=1)  # 8 channels and more: channels-last
+    assert wide.channels_last
+    weights = [p for p in wide.model.parameters() if p.dim() == 4]
+    assert all(w.is_contiguous(memory_format=torch.channels_last) for w in weights)
 
 
 @pytest.mark.slow  # trains for more than a few seconds
