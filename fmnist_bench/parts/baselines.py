@@ -332,15 +332,26 @@ def run(
     each run, so a bench cut short keeps what it measured; the runs in ``earlier``
     (``earlier_runs``) are kept, not run again, those of methods not named now included."""
     methods = Methods(opts, device, work)
-    runs: dict[str, list[dict[str, Any]]] = {}
-    curves: dict[str, Curve] = {}
     table, label = methods.table(), labels(opts)
     earlier = earlier or Earlier({}, ())
+    # The kept runs are in from the start, in the table's order: a continuation cut short
+    # in one method still writes the kept runs of the methods after it (one cut in the
+    # recipe's seeds once wrote a file without random search's hour).
+    runs: dict[str, list[dict[str, Any]]] = {m: [] for m in label.values()}
+    curves: dict[str, Curve] = {}
+    for (method, _), kept in sorted(earlier.runs.items(), key=lambda item: item[0][1]):
+        runs[method].append(kept["row"])
+        curves.setdefault(method, kept["curve"])
+
+    def so_far(partial: bool = True) -> dict[str, Any]:
+        done = {method: rows for method, rows in runs.items() if rows}
+        return figures(opts, done, curves, figure, partial=partial)
+
     for repeat in range(opts.repeats):
         for method in label.values():
             where = f"baselines: {method}, repeat {repeat + 1} of {opts.repeats}"
             if (kept := earlier.runs.get((method, repeat))) is not None:
-                row, curve = kept["row"], kept["curve"]
+                row = kept["row"]
                 print(f"\n{where}: kept from the run cut short (commit {row['commit']})")
             elif (measure := table.get(method)) is None:
                 continue  # neither named now nor kept
@@ -349,16 +360,16 @@ def run(
                 host = methods.host()
                 row, curve = measure(repeat)
                 row = {"method": method, **row, **host, "commit": git_commit()}
-            runs.setdefault(method, []).append(row)
-            curves.setdefault(method, curve)
-            if on_run:
-                on_run(figures(opts, runs, curves, figure, partial=True))
+                runs[method].append(row)
+                curves.setdefault(method, curve)
+                if on_run:
+                    on_run(so_far())
             for test in methods.more_seeds(method, repeat, row) if method in table else ():
                 row["test_seeds"].append(test)
                 if on_run:
-                    on_run(figures(opts, runs, curves, figure, partial=True))
-    short = [m for m in earlier.table(opts) if unfinished(runs.get(label[m], []), opts)]
-    result = figures(opts, runs, curves, figure, partial=bool(short))
+                    on_run(so_far())
+    short = [m for m in earlier.table(opts) if unfinished(runs[label[m]], opts)]
+    result = so_far(partial=bool(short))
     if short:
         print(
             "baselines: the table still lacks runs or seeds of "
@@ -380,7 +391,7 @@ def run(
             "parameters",
             "host epoch s",
         ],  # fmt: skip
-        [[method, *(_cell(summary[method][k]) for k in COLUMNS[1:])] for method in runs],
+        [[method, *(_cell(summary[method][k]) for k in COLUMNS[1:])] for method in summary],
     )
     title = f"best validation accuracy against wall time, {opts.budget_s:g} s each"
     draw_anytime(curves, figure, title)

@@ -252,6 +252,31 @@ def test_a_continuation_may_run_other_methods(bench, tmp_path: Path, data_dir: P
     assert not whole["partial"] and whole["baselines"]["runs"] == runs
 
 
+@pytest.mark.slow
+def test_a_continuation_cut_short_keeps_the_runs_after_it(
+    bench, tmp_path: Path, data_dir: Path, monkeypatch
+) -> None:
+    """Cut short in the recipe's second seed, a continuation's file still holds the kept
+    run of random search, which comes after the recipe in the table."""
+    from fmnist_bench.parts import baselines
+
+    argv, out, _ = short_bench(tmp_path, data_dir, "--methods", "recipe", "--seeds", 2)
+    assert (first := bench(*argv)).code == 0, first.log
+    data = json.loads(out.read_text())
+    recipe = data["baselines"]["runs"].pop("recipe, whole budget")[0]
+    random = recipe | {"method": "random search", "trials": 7, "commit": "an-earlier-commit"}
+    data["baselines"]["runs"] = {"random search": [random]}
+    data["options"]["methods"], data["partial"] = ["recipe", "random"], True
+    out.write_text(json.dumps(data))
+
+    monkeypatch.setattr(baselines, "train_run", ctrl_c_at(2, baselines.train_run))
+    cut = bench(*argv)
+    assert cut.code == 130, cut.log
+    runs = json.loads(out.read_text())["baselines"]["runs"]
+    assert list(runs) == ["recipe, whole budget", "random search"]
+    assert runs["random search"] == [random] and len(runs["recipe, whole budget"]) == 1
+
+
 @pytest.mark.parametrize(
     ("argv", "names"),
     [
