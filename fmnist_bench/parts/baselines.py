@@ -340,12 +340,13 @@ def run(
     runs: dict[str, list[dict[str, Any]]] = {m: [] for m in label.values()}
     curves: dict[str, Curve] = {}
     for (method, _), kept in sorted(earlier.runs.items(), key=lambda item: item[0][1]):
-        runs[method].append(kept["row"])
+        runs.setdefault(method, []).append(kept["row"])  # a label no longer shipped: last
         curves.setdefault(method, kept["curve"])
 
     def so_far(partial: bool = True) -> dict[str, Any]:
         done = {method: rows for method, rows in runs.items() if rows}
-        return figures(opts, done, curves, figure, partial=partial)
+        drawn = {method: curves[method] for method in done if method in curves}
+        return figures(opts, done, drawn, figure, partial=partial)
 
     for repeat in range(opts.repeats):
         for method in label.values():
@@ -394,7 +395,7 @@ def run(
         [[method, *(_cell(summary[method][k]) for k in COLUMNS[1:])] for method in summary],
     )
     title = f"best validation accuracy against wall time, {opts.budget_s:g} s each"
-    draw_anytime(curves, figure, title)
+    draw_anytime(result["baselines"]["curves"], figure, title)  # in the table's order
     print(f"anytime curves: {figure}")
     return result
 
