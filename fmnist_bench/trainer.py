@@ -42,5 +42,5 @@ def throughput(
         "pipeline": "ours",
         "batch_size": bs,
         "precision": result.precision,
-        "channels_last": config.channels_last,
+        "channels_last": result.module.channels_last,  # as trained: narrow nets keep NCHW
     } | pace(per_epoch, clock.train_seconds)
