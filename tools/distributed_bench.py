@@ -30,7 +30,7 @@ import optuna
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # run as a script: the checkout's packages, not an installed copy
-from search.run.ray_launcher import Worker  # noqa: E402
+from search.run.ray_worker import Worker  # noqa: E402
 from tests.testing import smallest  # noqa: E402
 
 PRESET = "tests/testing.py SMALLEST"

@@ -34,16 +34,12 @@ from search.results.console import TrialLine
 from search.run.device_faults import INFRASTRUCTURE, DeviceFault, is_device_fault
 from search.run.faults import FaultInjector, planned
 from search.run.outcomes import Interrupted, TrialFailed, bare, one_line
+from search.run.ray_worker import NODE_ENV
 from search.storage.liveness import RETRY_OF, cut_and_waiting, retry_chain
 from search.storage.retry import StorageLost
 from search.study import ResolvedStudy
 from search.study.constraints import check, measure
 from search.trials import ranked, trial_sample
-
-# The machine a trial ran on, stored as the trial's ``node``: set by the Ray launcher (or a
-# node's own environment), else this host's name.
-NODE_ENV = "FMNIST_SEARCH_NODE"
-
 
 TIMEOUT_REASON = "the study's timeout passed"
 

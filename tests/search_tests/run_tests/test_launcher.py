@@ -4,6 +4,8 @@ told."""
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
 
 import pytest
 import torch
@@ -101,7 +103,7 @@ def test_device_faults_are_told_from_trial_errors(error, fault):
 
 def test_a_ray_worker_without_gpus_sees_none(monkeypatch):
     pytest.importorskip("ray", reason="Ray is not installed: pip install 'fmnist-search[ray]'")
-    from search.run.ray_launcher import Worker
+    from search.run.ray_worker import Worker
 
     monkeypatch.setenv("FMNIST_SEARCH_NODE", "here")  # else the actor asks Ray for its node
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "0")
@@ -110,6 +112,17 @@ def test_a_ray_worker_without_gpus_sees_none(monkeypatch):
     assert Worker().run(["python", "-c", sees], {}, hide_gpus=False) == 1
     assert placement(ray="auto").ray_device == "cpu"
     assert placement(ray="auto", gpus_per_worker=0.25).ray_device == "cuda"
+
+
+def test_a_ray_actor_imports_neither_torch_nor_lightning():
+    """A Ray worker process imports its actor's module; the training stack is its child's."""
+    done = subprocess.run(
+        [sys.executable, "-c", "import sys, search.run.ray_worker; print(sorted("
+         "{m.split('.')[0] for m in sys.modules} & {'torch', 'lightning', 'torchvision'}))"],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip() == "[]"
 
 
 def test_a_ray_worker_on_a_gpu_ray_did_not_give_is_refused():
