@@ -32,3 +32,12 @@ def test_the_sentence_names_both_tiers() -> None:
         "The fast tier took 88 s (606 passed in 88.01s) and the full suite 11.5 min "
         "(740 passed in 689.00s) on 2 cores"
     )
+
+
+def test_the_cpu_is_named_where_the_file_has_it() -> None:
+    tiers = {
+        "fast": {"seconds": 60.2, "summary": "700 passed in 59.00s"},
+        "full": {"seconds": 1380.0, "summary": "834 passed in 1379.00s"},
+    }
+    report = {"tiers": tiers, "cpus": 2, "cpu": "AMD EPYC", "cpu_flags": ["avx2"]}
+    assert suite_times.markdown(report).endswith("on 2 cores (AMD EPYC, avx2)")
