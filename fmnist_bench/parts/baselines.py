@@ -36,8 +36,8 @@ from fmnist_bench.bench import cut_short, show
 from fmnist_bench.machine import cpu_model
 from fmnist_bench.options import BaselinesOptions
 from fmnist_bench.trainer import throughput
-from search.auto import AutoOptions, auto
-from search.auto.pipeline import card_reserve, extra_seeds
+from search.auto.options import AutoOptions
+from search.auto.pipeline import auto, card_reserve, extra_seeds
 from search.auto.plan import Split
 from search.auto.probe import TRAIN_IMAGES, recipe_config, search_epoch_seconds
 from search.errors import SearchError

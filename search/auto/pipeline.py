@@ -47,7 +47,8 @@ from search.results.export import export
 from search.results.model_card import retrain
 from search.run.options import RunOptions
 from search.run.plan import RunPlan, make_plan, storage_url
-from search.run.runner import open_study, run
+from search.run.runner import run
+from search.run.stored import open_study
 from search.storage.liveness import RETRY_OF, cut_and_waiting, enqueue_retry
 from search.study import resolve
 from search.trials import epoch_accuracies, finished_count, ranked

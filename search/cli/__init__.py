@@ -14,19 +14,23 @@ from collections.abc import Callable
 from typing import NoReturn
 
 from fmnist.config import ConfigError
-from fmnist.data import DataError
 from search.cli import auto, export, inspect, proxy, run, train
 from search.errors import SearchError
 
-USER_ERRORS = (ConfigError, DataError, SearchError, FileNotFoundError)
+USER_ERRORS = (ConfigError, SearchError, FileNotFoundError)
+# Module -> a user error it defines that the CLI cannot import without loading torch.
+LOADED_ERRORS = {"fmnist.data": "DataError", "fmnist.classifier": "DivergedError"}
 
 
 def user_errors() -> tuple[type[Exception], ...]:
-    """The errors a user can fix. A diverged training run is one, but importing its class
-    would load Lightning, seconds of start-up for every command: it can only have been raised
-    once training loaded ``fmnist.classifier``."""
-    classifier = sys.modules.get("fmnist.classifier")
-    return USER_ERRORS + ((classifier.DivergedError,) if classifier else ())
+    """The errors a user can fix. A corrupt data file and a diverged training run are two, but
+    importing their classes would load torch and Lightning, seconds of start-up for every
+    command: each can only have been raised once its module was loaded."""
+    return USER_ERRORS + tuple(
+        getattr(sys.modules[module], name)
+        for module, name in LOADED_ERRORS.items()
+        if module in sys.modules
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:

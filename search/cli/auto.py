@@ -7,8 +7,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from search.auto import AutoOptions, auto
 from search.auto.budget import process_age
+from search.auto.options import AutoOptions
 from search.options import add_flags, from_args
 
 AUTO_HELP = (
@@ -24,6 +24,9 @@ def this_process_is_the_command() -> bool:
 
 
 def cmd_auto(args: argparse.Namespace) -> int:
+    # Deferred: the pipeline imports Lightning, which the parser and a refused flag must not.
+    from search.auto.pipeline import auto
+
     opts = from_args(AutoOptions, args)
     age = process_age() if this_process_is_the_command() else 0.0
     result = auto(opts, started_s_ago=age)

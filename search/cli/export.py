@@ -12,7 +12,6 @@ from search.errors import SearchError
 from search.folders import out_folder
 from search.results import confirm
 from search.results.export import export, export_front
-from search.results.model_card import retrain
 from search.storage import load_study
 
 RETRAIN_HELP = (
@@ -42,6 +41,9 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def cmd_retrain(args: argparse.Namespace) -> int:
+    # Deferred: Lightning, which `export`, `confirm`'s parser and a refused flag do not need.
+    from search.results.model_card import retrain
+
     card = retrain(
         Path(args.config),
         seeds=args.seeds,

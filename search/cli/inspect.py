@@ -15,11 +15,10 @@ from search import flags
 from search.cli.flags import add_artifacts, add_storage
 from search.errors import SearchError
 from search.folders import out_folder
-from search.results.artifacts import artifacts_dir
 from search.results.confirm import confirmed_table
 from search.results.console import front_table, top_table
-from search.results.report import build
 from search.storage import DEFAULT_URL, load_study, open_storage, safe_url
+from search.storage.artifact_folder import artifacts_dir
 from search.study import lockbox, names
 from search.trials import pruning_figures, ranked
 
@@ -97,6 +96,9 @@ def _port_free(host: str, port: int) -> None:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
+    # Deferred: the report's plotting loads torch and matplotlib, which the other commands do not.
+    from search.results.report import build
+
     study = load_study(args.study, args.storage)
     report = build(
         study,

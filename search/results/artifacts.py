@@ -2,10 +2,10 @@
 page: the resolved config (TOML), the learning curves and the validation confusion matrix
 (PNG), and a retrain's model card on the trial it retrained.
 
-The store is a folder beside the storage by default (``sqlite:///path/x.db`` ->
-``path/artifacts``); a server storage has no folder, so ``run`` puts it under its ``--out``
-and the other commands look in ``runs/artifacts``. ``--artifacts DIR`` chooses another,
-which every command reading the study must then be given too.
+The store is a folder beside the storage by default (``search.storage.artifact_folder``); a
+server storage has no folder, so ``run`` puts it under its ``--out`` and the other commands
+look in ``runs/artifacts``. ``--artifacts DIR`` chooses another, which every command reading
+the study must then be given too.
 """
 
 from __future__ import annotations
@@ -18,12 +18,11 @@ from pathlib import Path
 import optuna
 import torch
 from optuna.artifacts import FileSystemArtifactStore, upload_artifact
-from sqlalchemy.engine import make_url
 
 from fmnist.config import RunConfig, dump_toml
 from fmnist.confusion import CLASSES, validation_confusion
 from fmnist.train import FitResult
-from search.storage import DEFAULT_URL, StorageLost
+from search.storage import StorageLost
 from search.storage.reference import reference
 
 CONFIG = "config.toml"
@@ -33,22 +32,6 @@ ARTIFACTS_ATTR_PREFIX = "artifacts:"  # optuna.artifacts' key for an artifact's 
 DASHBOARD_TRIAL_PREFIX = "dashboard:artifacts:"  # optuna-dashboard's, + "<trial_id>:<id>"
 
 _log = logging.getLogger(__name__)
-
-
-def default_dir(storage_url: str | None, out_dir: str | Path = "runs") -> Path:
-    """The artifact folder that goes with a storage when ``--artifacts`` is not given."""
-    url = storage_url or DEFAULT_URL
-    if url.startswith("sqlite"):
-        database = make_url(url).database
-        if database and database != ":memory:":
-            return Path(database).parent / "artifacts"
-    return Path(out_dir) / "artifacts"
-
-
-def artifacts_dir(
-    directory: str | Path | None, storage_url: str | None, out_dir: str | Path = "runs"
-) -> Path:
-    return Path(directory) if directory else default_dir(storage_url, out_dir)
 
 
 def open_store(directory: str | Path) -> FileSystemArtifactStore:

@@ -19,7 +19,6 @@ from typing import Any
 import optuna
 
 from fmnist.config import RunConfig, from_dict, replace, stretch
-from fmnist.train import fit
 from search.errors import SearchError
 from search.text import table
 from search.trials import ranked
@@ -54,6 +53,9 @@ def confirm(
     trials = ranked(study)[:top]
     if not trials:
         raise SearchError(f"study {study.study_name!r} has no completed trial to confirm yet")
+    # Deferred: Lightning, which `show` and `export` (reading the confirmed ranking) do not need.
+    from fmnist.train import fit
+
     ranking = []
     for trial in trials:
         config = budget_config(study, trial)

@@ -9,7 +9,6 @@ import optuna
 from optuna.trial import TrialState
 
 from fmnist.config import dump_toml
-from fmnist.data import FILES
 from search.errors import SearchError
 from search.results.confirm import budget_config, confirmed
 from search.storage.reference import reference
@@ -43,6 +42,8 @@ def _train_images(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> int:
     """Images the trial trained on: stored by a complete trial; else the study's split."""
     if "train_images" in trial.user_attrs:
         return int(trial.user_attrs["train_images"])
+    from fmnist.data import FILES  # torch: only for a trial that did not store its count
+
     attrs = study.user_attrs
     return int(attrs.get("subset") or FILES["train"][1].shape[0] - attrs.get("val_size", 0))
 

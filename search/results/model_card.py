@@ -19,8 +19,9 @@ from fmnist.record import train_run
 from fmnist.train import resolve_device, throughput
 from search.errors import SearchError
 from search.results import gap
-from search.results.artifacts import artifacts_dir, attach_to_trial
+from search.results.artifacts import attach_to_trial
 from search.storage import safe_url
+from search.storage.artifact_folder import artifacts_dir
 from search.storage.reference import study_of
 from search.study import lockbox
 

@@ -24,7 +24,7 @@ def start(opts: RunOptions, study: ResolvedStudy | None = None) -> optuna.Study:
     from search.run.plan import make_plan, storage_url
     from search.run.ray_launcher import connect
     from search.run.ray_launcher import launch as launch_on_ray
-    from search.run.runner import open_study, run
+    from search.run.stored import open_study
     from search.study import resolve
 
     for note in opts.ignored():
@@ -46,6 +46,9 @@ def start(opts: RunOptions, study: ResolvedStudy | None = None) -> optuna.Study:
         return launch_on_ray(plan, url, stored)
     if plan.placement.launches_workers:
         return launch(plan, url, stored, devs)
+    # Deferred: Lightning, loaded only where trials train, not in a launcher of workers.
+    from search.run.runner import run
+
     return run(plan, url, stored, trial_callbacks=opts.trial_callbacks)
 
 

@@ -24,9 +24,9 @@ import optuna
 
 from search.errors import SearchError
 from search.folders import out_folder
-from search.results.artifacts import artifacts_dir
 from search.run.options import RunOptions
 from search.storage import DEFAULT_URL, safe_url, scheme
+from search.storage.artifact_folder import artifacts_dir
 from search.study import ResolvedStudy, resolve_text
 
 RUN_PLAN = "run_plan"  # study user attribute

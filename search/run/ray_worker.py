@@ -2,8 +2,9 @@
 its child, waited for and reaped (the launcher, ``search.run.ray_launcher``, says why a child).
 
 Its own module, light to import: a Ray worker process imports the module of the actor class
-it runs, and this one needs the storage, not torch or Lightning: the launcher's module costs
-12-14 s of CPU and 0.9 GB to import on 2 AVX2 cores, which every actor paid besides its child."""
+it runs, and this one needs the storage alone, not the launcher's plan and presets. When the
+actor moved here, the launcher's module still imported Lightning: 12-14 s of CPU and 0.9 GB on
+2 AVX2 cores, which every actor paid besides its child."""
 
 from __future__ import annotations
 

@@ -11,14 +11,15 @@ towards ``n_trials``.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import optuna
-from torch import nn
 
-from fmnist.models import count_macs, count_params
-from fmnist.models.measure import cpu_latency_ms
 from search.text import fmt
 from search.trials import REJECTED
+
+if TYPE_CHECKING:
+    from torch import nn
 
 
 @dataclass(frozen=True)
@@ -46,6 +47,10 @@ class Constraints:
 
 def measure(model: nn.Module, *, latency: bool) -> dict[str, float]:
     """What budgets and cost objectives are checked against; the model is not trained."""
+    # Deferred: torch and torchvision, here with the model; reading a preset must not load them.
+    from fmnist.models import count_macs, count_params
+    from fmnist.models.measure import cpu_latency_ms
+
     measures: dict[str, float] = {"params": count_params(model), "macs": count_macs(model)}
     if latency:
         measures["latency_ms"] = cpu_latency_ms(model)

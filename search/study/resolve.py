@@ -17,7 +17,6 @@ import spaces
 from fmnist.config import ConfigError, RunConfig, from_dict, merge, replace, to_dict
 from fmnist.config import load_toml as load_run_config
 from fmnist.configs import resolve as shipped_config
-from fmnist.models import build_model
 from search import pruners
 from search.errors import SearchError
 from search.flags import duration
@@ -245,6 +244,9 @@ def _check_values(study: ResolvedStudy) -> None:
     limits = preset.constraints.limits()
     if not limits.keys() & {"params", "macs"}:
         return
+    # Deferred: torch and torchvision, loaded only for a preset with a size budget.
+    from fmnist.models import build_model
+
     for i, values in enumerate(study.baselines):
         config = study.space.build((study.defaults | values).__getitem__, study.base)
         sizes = measure(build_model(config.model), latency=False)

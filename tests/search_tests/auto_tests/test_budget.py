@@ -2,8 +2,8 @@ from argparse import ArgumentTypeError
 
 import pytest
 
-from search.auto import AutoOptions
 from search.auto.budget import text
+from search.auto.options import AutoOptions
 from search.errors import SearchError
 from search.flags import duration as parse_budget
 from search.study import resolve

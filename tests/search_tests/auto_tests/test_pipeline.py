@@ -8,7 +8,8 @@ import time
 
 import pytest
 
-from search.auto import AutoOptions, auto
+from search.auto.options import AutoOptions
+from search.auto.pipeline import auto
 from search.auto.plan import stored_plan
 from search.run import plan as run_plan
 from search.study import lockbox

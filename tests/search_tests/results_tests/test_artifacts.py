@@ -15,11 +15,10 @@ from search.results.artifacts import (
     CONFIG,
     CONFUSION,
     CURVES,
-    artifacts_dir,
     attach_to_trial,
-    default_dir,
     record_trial,
 )
+from search.storage.artifact_folder import artifacts_dir, default_dir
 from search.storage.reference import reference, study_of
 from tests.testing import QuickStudy
 

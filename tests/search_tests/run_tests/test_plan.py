@@ -16,7 +16,7 @@ from search.flags import SEED_MAX
 from search.run.join import join
 from search.run.options import RunOptions
 from search.run.plan import RunPlan, make_plan, stored_plan
-from search.run.runner import open_study
+from search.run.stored import open_study
 from search.study import resolve
 from tests.testing import load
 

@@ -12,7 +12,7 @@ import pytest
 from search.errors import SearchError
 from search.run.options import RunOptions
 from search.run.plan import make_plan
-from search.run.runner import open_study
+from search.run.stored import open_study
 from search.study import resolve
 
 CHANGES = [
