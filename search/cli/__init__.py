@@ -3,9 +3,9 @@
 One module per command group; each has ``add(sub)`` that registers its commands, with the
 flags they share from ``flags``. A command module imports torch and Lightning (seconds of
 start-up) inside the handler that trains, never at its top: every command, ``--help`` and each
-refused flag would wait for them (``tests/search_tests/cli_tests/test_startup.py``). The bench is its own command, ``fmnist-bench``. Every user
-error ends as one line on stderr and exit code 2; nothing here prints tracebacks for mistakes
-a user can fix.
+refused flag would wait for them (``tests/search_tests/cli_tests/test_startup.py``). The bench
+is its own command, ``fmnist-bench``. Every user error ends as one line on stderr and exit code
+2; nothing here prints tracebacks for mistakes a user can fix.
 """
 
 from __future__ import annotations
