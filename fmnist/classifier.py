@@ -17,7 +17,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from fmnist.augment import augment, to_input
-from fmnist.config import RunConfig, to_dict
+from fmnist.config import RunConfig, stretch, to_dict
 from fmnist.models import build_model
 from fmnist.split import NUM_CLASSES
 
@@ -223,6 +223,13 @@ class Classifier(pl.LightningModule):
                 weight_decay=o.weight_decay,
                 fused=fused,
             )
+        sched = self.schedule(opt)
+        return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
+
+    def schedule(self, opt: torch.optim.Optimizer, step: int = 0):
+        """The config's LR schedule over its epochs, as if already stepped ``step`` times (a
+        run re-planned as it trains, ``replan``, goes on from the step it has reached)."""
+        o = self.config.optim
         if o.schedule == "onecycle":
             # Stepped per batch, as one-cycle is defined; the report stepped it per epoch,
             # which leaves the LR near its floor for almost the whole run.
@@ -232,7 +239,7 @@ class Classifier(pl.LightningModule):
             total = max(1, self.config.epochs * self.steps_per_epoch)
             warm = o.warmup_epochs / self.config.epochs if o.warmup_epochs > 0 else 0.25
             peak = o.momentum if o.optimizer == "sgd" else 0.95
-            sched = torch.optim.lr_scheduler.OneCycleLR(
+            return torch.optim.lr_scheduler.OneCycleLR(
                 opt,
                 max_lr=o.lr,
                 total_steps=total,
@@ -240,9 +247,17 @@ class Classifier(pl.LightningModule):
                 cycle_momentum=o.optimizer != "sgd" or o.momentum > 0,
                 base_momentum=peak * 0.85 / 0.95,
                 max_momentum=peak,
+                last_epoch=step - 1,
             )
-        else:
-            sched = torch.optim.lr_scheduler.LambdaLR(
-                opt, lr_factor(self.config, self.steps_per_epoch)
-            )
-        return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
+        return torch.optim.lr_scheduler.LambdaLR(
+            opt, lr_factor(self.config, self.steps_per_epoch), last_epoch=step - 1
+        )
+
+    def replan(self, epochs: int, opt: torch.optim.Optimizer, step: int):
+        """Re-plan this run, ``step`` steps in, to ``epochs`` in all: the config stretched to
+        them (``fmnist.config.stretch``) and its schedule over them, at ``step``. An epoch
+        added or taken moves the run's place in its schedule no further than an epoch of
+        training does, so a run re-planned an epoch at a time (``fmnist.deadline``) keeps a
+        smooth LR."""
+        self.config = stretch(self.config, epochs)
+        return self.schedule(opt, step)

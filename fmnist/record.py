@@ -54,9 +54,10 @@ def train_run(
     """Train, optionally open the test lockbox once, and write the run's files to ``out_dir``.
 
     ``full_train`` trains on every training image (``full_train_config``); the saved config
-    is the one trained, so it says so. ``before_test(config)`` is called just before the
-    test set is opened (before training, which scores it on the device as it ends): a ledger
-    records the opening there, before any score exists."""
+    is the one trained, so it says so (with the epochs a ``Deadline`` re-planned, if one
+    did). ``before_test(config)`` is called just before the test set is opened (before
+    training, which scores it on the device as it ends): a ledger records the opening there,
+    before any score exists."""
     device = resolve_device(device)  # a bad device fails before anything is written
     if full_train:
         config = full_train_config(config)
@@ -84,6 +85,9 @@ def train_run(
         callbacks=callbacks,
         test=(test.images, test.labels) if test is not None else None,
     )
+    if result.config != config:  # re-planned as it trained (``fmnist.deadline``)
+        config = result.config
+        (out / "config.toml").write_text(dump_toml(config, provenance))
     metrics = describe(result) | {
         "full_train": config.data.val_size == 0,
         "test_acc": None,

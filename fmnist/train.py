@@ -251,7 +251,7 @@ def fit(
         batches = DeviceBatches(test[0].to(device), test[1].to(device), 1000, shuffle=False)
         trainer.test(module, dataloaders=batches, verbose=False)
     return FitResult(
-        config=config,
+        config=module.config,  # as trained: a ``Deadline`` re-plans its epochs
         module=module,
         split=split,
         device=device,

@@ -4,7 +4,7 @@ and its chosen model is scored once on the test set.
 
 - ``ours``: ``fmnist-search auto`` on the study.
 - ``recipe``: the preset's best known recipe (its first baseline), no search, trained on all
-  training images for the epochs the budget buys at its measured epoch time.
+  training images for the epochs the budget buys, re-planned as its epochs are timed.
 - ``random``: the same pipeline with random sampling (same pruner, same split rule).
 - ``one-epoch top-K``: every sampled config trained one epoch, the top K trained to the
   study's epochs, the best of those trained on all images with the rest (Egele et al. 2023,
@@ -28,6 +28,7 @@ from typing import Any, NamedTuple
 import tomli_w
 
 from fmnist.config import full_train_config, replace, stretch
+from fmnist.deadline import Deadline
 from fmnist.provenance import git_commit
 from fmnist.record import train_run
 from fmnist.train import cpu_flags
@@ -173,29 +174,36 @@ class Methods:
         return row, anytime_curve(stored)
 
     def recipe(self, repeat: int):
-        """The recipe trained for the epochs its budget buys, with the first seed; its other
-        seeds (an hour each at 60 minutes) come after, from ``more_seeds``."""
+        """The recipe trained for the epochs its budget buys, with the first seed: planned
+        from one whole epoch timed in its budget, then re-planned at each epoch's end to end
+        by its deadline (``Deadline``). Its other seeds (an hour each at 60 minutes) come
+        after, from ``more_seeds``, for the epochs the first one trained."""
         self.fresh(f"recipe-{repeat}-seed-*")  # a new run's seeds (its first: _recipe_seed)
-        begin = time.perf_counter()
+        begin = time.monotonic()  # the clock a ``Deadline`` reads
         epoch_s = self.whole_epoch_seconds(recipe_config(self.study))
         # the reserve `auto` keeps for its scoring (2 s here ran a 15-minute recipe 5% over)
-        left = self.opts.budget_s - (time.perf_counter() - begin) - card_reserve(self.opts.budget_s)
-        epochs = max(1, math.floor(left / epoch_s))
-        metrics = self._recipe_seed(repeat, epochs, 0, planned_epoch_s=epoch_s)
+        until = begin + self.opts.budget_s - card_reserve(self.opts.budget_s)
+        planned = max(1, math.floor((until - time.monotonic()) / epoch_s))
+        deadline = Deadline(until)
+        metrics = self._recipe_seed(repeat, planned, 0, deadline, planned_epoch_s=epoch_s)
         row = {
-            "wall_s": time.perf_counter() - begin,
+            "wall_s": time.monotonic() - begin,
             "trials": 0,
             "val_acc": None,  # trained on every image: nothing held out
             "test_acc": metrics["test_acc"],
             "test_seeds": [metrics["test_acc"]],
             "params": metrics["params"],
-            "epochs": epochs,  # what a continuation trains the other seeds for
+            "epochs": metrics["config"]["epochs"],  # what a continuation trains the others for
+            "planned_epochs": planned,  # before the deadline re-planned them
         }
         return row, []
 
-    def _recipe_seed(self, repeat: int, epochs: int, k: int, **provenance: Any):
-        """The recipe's ``k``-th seed of ``repeat`` trained for ``epochs`` on every training
-        image and scored once on the test set; its metrics."""
+    def _recipe_seed(
+        self, repeat: int, epochs: int, k: int, deadline: Deadline | None = None, **provenance
+    ):
+        """The recipe's ``k``-th seed of ``repeat`` trained for ``epochs`` (or as ``deadline``
+        re-plans them) on every training image and scored once on the test set; its
+        metrics."""
         final = full_train_config(
             stretch(recipe_config(self.study), epochs), subset=self.opts.images
         )
@@ -209,6 +217,7 @@ class Methods:
             device=self.device,
             full_train=True,
             evaluate_test=True,
+            callbacks=[deadline] if deadline else [],
             provenance={"baseline": "the preset's first recipe, no search", "epochs": epochs}
             | provenance,
         )

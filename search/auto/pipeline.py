@@ -21,7 +21,7 @@ from typing import Any
 import optuna
 from optuna.trial import TrialState
 
-from fmnist.config import dump_toml, load_toml, replace, stretch
+from fmnist.config import RunConfig, dump_toml, from_dict, load_toml, replace, stretch
 from search.auto.budget import text
 from search.auto.options import AutoOptions
 from search.auto.plan import (
@@ -301,20 +301,22 @@ def affordable(top: list, epochs: int, left_s: float, probe_s: float) -> int:
 
 def final_phase(session: Session, opts: AutoOptions, out: Path, url: str) -> None:
     """The confirmed winner (else the best trial) on every training image, for the epochs the
-    rest of the budget buys at its measured epoch time, its schedule stretched to them."""
+    rest of the budget buys at its measured epoch time, its schedule stretched to them, then
+    re-planned as its own epochs are timed so that it ends by the budget's end, scoring
+    reserved (``fmnist.deadline``)."""
     path = export(session.study, None, out / "final.toml", storage_url=url)
     config, provenance = load_toml(path)
     winner = session.study.get_trials(deepcopy=False)[int(provenance["trial"])]
     per_image = (epoch_seconds(winner) or session.plan.probe_epoch_s) / session.plan.search_images
     epoch_s = per_image * (opts.final_images or TRAIN_IMAGES)
-    reserve = card_reserve(session.plan.budget_s)
-    epochs = max(1, math.floor((session.left() - reserve) / epoch_s))
-    session.update(final_room_s=session.left() - reserve)
+    until = session.at(1.0) - card_reserve(session.plan.budget_s)
+    room = until - time.monotonic()
+    epochs = max(1, math.floor(room / epoch_s))
     provenance |= {"searched_epochs": config.epochs, "auto_budget_s": session.plan.budget_s}
     path.write_text(dump_toml(stretch(config, epochs), provenance))
-    session.update(final_epochs=epochs, final_epoch_s=epoch_s)
+    session.update(final_room_s=room, final_epochs=epochs, final_epoch_s=epoch_s)
     session.announce(f"final training ({epochs} epochs)", session.at(1.0))
-    retrain(
+    card = retrain(
         path,
         seeds=1,
         out_dir=str(out / "final"),
@@ -322,7 +324,11 @@ def final_phase(session: Session, opts: AutoOptions, out: Path, url: str) -> Non
         device=opts.device,
         storage_url=url,
         subset=opts.final_images,
+        until=until,  # re-planned at each epoch's end to end by then
     )
+    # as trained, for the extra seeds (``extra_seeds``) to train the same
+    path.write_text(dump_toml(from_dict(RunConfig, card["config"]), provenance))
+    session.update(final_trained_epochs=card["epochs"])
     session.advance("done")
 
 
@@ -373,7 +379,7 @@ def write_card(out: Path, result: dict[str, Any]) -> None:
     (out / "auto_card.json").write_text(json.dumps(result, indent=2, default=str))
     plan, card = result["plan"], result["card"]
     split = plan["split"] or {}
-    corr, epochs = plan["rank_corr"], plan["final_epochs"]
+    corr, epochs = plan["rank_corr"], plan["final_trained_epochs"] or plan["final_epochs"]
     measured = "unmeasured" if corr is None else f"{corr:+.2f}, {odds(plan.get('rank_chance'))}"
     rows = [
         ("budget", f"{text(plan['budget_s'])} ({plan['budget_s']:.0f} s)"),

@@ -14,6 +14,7 @@ from typing import Any
 import torch
 
 from fmnist.config import full_train_config, load_toml, replace, to_dict
+from fmnist.deadline import Deadline
 from fmnist.models.measure import cpu_latency_ms
 from fmnist.record import train_run
 from fmnist.train import resolve_device, throughput
@@ -36,9 +37,12 @@ def retrain(
     storage_url: str | None = None,
     artifacts: str | None = None,
     subset: int | None = None,
+    until: float | None = None,
 ) -> dict[str, Any]:
     """``subset``: train on that many images instead of all 60k (the config's own subset,
-    sized for a search, is dropped)."""
+    sized for a search, is dropped). ``until``: a ``time.monotonic()`` time by which each
+    seed ends, its epochs re-planned as it trains (``fmnist.deadline``; ``auto``'s final
+    training, one seed); the card gives the epochs trained."""
     if seeds < 1:
         raise SearchError(f"--seeds {seeds}: retrain at least one seed")
     config, provenance = load_toml(config_path)
@@ -62,9 +66,12 @@ def retrain(
             full_train=True,
             evaluate_test=True,
             provenance=provenance,
+            callbacks=[Deadline(until)] if until is not None else [],
             before_test=partial(ledger.record, reason=f"retrain seed {seeded.seed}"),
         )
         runs.append(metrics)
+    # as trained: a deadline (``until``) re-plans the epochs and the schedule over them
+    config = replace(config, epochs=result.config.epochs, optim=result.config.optim)
     total = ledger.count()
     module = result.module
     accs = [m["test_acc"] for m in runs]

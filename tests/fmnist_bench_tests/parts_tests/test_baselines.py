@@ -58,8 +58,9 @@ def test_every_method_is_scored_once_and_written(bench, tmp_path: Path, data_dir
     assert set(found["runs"]) == METHODS
     for method, runs in found["runs"].items():
         assert len(runs) == 1, method
-        # the recipe's epochs: what a continuation trains its other seeds for
-        extra = {"epochs"} if method == "recipe, whole budget" else set()
+        # the recipe's epochs as trained (what a continuation trains its other seeds for)
+        # and as first planned
+        extra = {"epochs", "planned_epochs"} if method == "recipe, whole budget" else set()
         assert set(runs[0]) == set(found["columns"]) | {"commit", "cpu", "cpu_flags"} | extra
         assert 0.0 <= runs[0]["test_acc"] <= 1.0 and runs[0]["params"] > 0
         assert runs[0]["wall_s"] > 0
@@ -116,10 +117,13 @@ def test_methods_runs_only_those_named(bench, tmp_path: Path, data_dir: Path) ->
     # each repeat trains afresh: its own seed
     seeds = [load_toml(work / f"recipe-{r}" / "config.toml")[0].seed for r in (0, 1)]
     assert seeds[1] == seeds[0] + 1
-    for r in (0, 1):  # planned from one whole epoch timed in its budget, and it says so
+    for r, run in enumerate(found["runs"]["recipe, whole budget"]):
+        # planned from one whole epoch timed in its budget, then re-planned to its deadline;
+        # its files and row say which epochs it planned and which it trained
         metrics = json.loads((work / f"recipe-{r}" / "metrics.json").read_text())
         assert metrics["provenance"]["planned_epoch_s"] > 0
-        assert len(metrics["epoch_seconds"]) == metrics["provenance"]["epochs"] >= 1
+        assert metrics["provenance"]["epochs"] == run["planned_epochs"] >= 1
+        assert len(metrics["epoch_seconds"]) == metrics["config"]["epochs"] == run["epochs"] >= 1
 
 
 @pytest.mark.slow

@@ -8,6 +8,7 @@ import time
 
 import pytest
 
+from fmnist.config import load_toml
 from search.auto.options import AutoOptions
 from search.auto.pipeline import auto
 from search.auto.plan import stored_plan
@@ -72,7 +73,12 @@ def test_auto_resumes_its_plan_within_budget_and_opens_the_test_set_once(cli, tm
     assert len(lockbox.openings(study)) == 1
     card = json.loads((out / "auto_card.json").read_text())
     assert card["card"]["lockbox"]["openings_this_retrain"] == 1
-    assert card["card"]["epochs"] == plan.final_epochs
+    # planned from the winner's epoch time, then re-planned to end by the budget's end: the
+    # card, and the config its extra seeds would train, give the epochs trained
+    assert card["card"]["epochs"] == plan.final_trained_epochs >= 1
+    assert load_toml(out / "final.toml")[0].epochs == plan.final_trained_epochs
+    seed_dir = next((out / "final").glob("seed-*"))
+    assert load_toml(seed_dir / "config.toml")[0].epochs == plan.final_trained_epochs
     # Within the budget as planned: the final training was given what the budget had left
     # (scoring reserved) and bought the epochs that fit in it at its measured epoch time, or
     # the one epoch a model needs. (Wall-clock figures are for the benchmarks, not tests.)
