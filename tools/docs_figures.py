@@ -502,6 +502,13 @@ REGIONS: dict[str, Region] = {
         _baselines,
         continued_by=CONTINUED,
     ),
+    "baselines-60m-tiny-line": Region(
+        "docs/results/baselines-60m-tiny.json",
+        "fmnist-bench baselines --budget 60m --study tiny-cpu --methods ours,recipe --seeds 3 "
+        "--work-dir runs/baselines-60m-tiny --json docs/results/baselines-60m-tiny.json",
+        _baselines_line,
+        continued_by=CONTINUED,
+    ),
     "horizon-20ep": Region(
         "docs/results/horizon-20ep.json",
         "python tools/horizon_check.py docs/results/horizon/trial4.toml "

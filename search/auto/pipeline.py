@@ -309,8 +309,8 @@ def final_phase(session: Session, opts: AutoOptions, out: Path, url: str) -> Non
     winner = session.study.get_trials(deepcopy=False)[int(provenance["trial"])]
     per_image = (epoch_seconds(winner) or session.plan.probe_epoch_s) / session.plan.search_images
     epoch_s = per_image * (opts.final_images or TRAIN_IMAGES)
-    until = session.at(1.0) - card_reserve(session.plan.budget_s)
-    room = until - time.monotonic()
+    reserve = card_reserve(session.plan.budget_s)
+    until, room = session.at(1.0) - reserve, session.left() - reserve
     epochs = max(1, math.floor(room / epoch_s))
     provenance |= {"searched_epochs": config.epochs, "auto_budget_s": session.plan.budget_s}
     path.write_text(dump_toml(stretch(config, epochs), provenance))
@@ -326,9 +326,8 @@ def final_phase(session: Session, opts: AutoOptions, out: Path, url: str) -> Non
         subset=opts.final_images,
         until=until,  # re-planned at each epoch's end to end by then
     )
-    # as trained, for the extra seeds (``extra_seeds``) to train the same
+    # as trained (the card's epochs), for the extra seeds (``extra_seeds``) to train the same
     path.write_text(dump_toml(from_dict(RunConfig, card["config"]), provenance))
-    session.update(final_trained_epochs=card["epochs"])
     session.advance("done")
 
 
@@ -379,7 +378,7 @@ def write_card(out: Path, result: dict[str, Any]) -> None:
     (out / "auto_card.json").write_text(json.dumps(result, indent=2, default=str))
     plan, card = result["plan"], result["card"]
     split = plan["split"] or {}
-    corr, epochs = plan["rank_corr"], plan["final_trained_epochs"] or plan["final_epochs"]
+    corr, epochs = plan["rank_corr"], card["epochs"]  # as trained: a deadline re-plans them
     measured = "unmeasured" if corr is None else f"{corr:+.2f}, {odds(plan.get('rank_chance'))}"
     rows = [
         ("budget", f"{text(plan['budget_s'])} ({plan['budget_s']:.0f} s)"),

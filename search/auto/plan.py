@@ -158,8 +158,7 @@ class Plan:
     confirm_top: int = 0
     confirm_epochs: int = 0
     confirm_rank_corr: float | None = None  # search score against confirmed score, top trials
-    final_epochs: int = 0  # as planned from the measured epoch time
-    final_trained_epochs: int = 0  # as trained, re-planned to end by the budget's end
+    final_epochs: int = 0  # as planned from the measured epoch time (the card: as trained)
     final_epoch_s: float = 0.0
     final_room_s: float = 0.0  # the seconds the final training was given, scoring reserved
     spent_s: dict[str, float] = field(default_factory=dict)
